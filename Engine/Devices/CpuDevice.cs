@@ -1,0 +1,25 @@
+namespace ConvEngine;
+
+/// <summary>
+/// The fast CPU backend: SIMD kernels (Vector512/Vector256 with FMA where the processor has them, <see cref="System.Numerics.Vector{T}"/> otherwise)
+/// and a configurable number of threads. Primitives not yet overridden here fall back to the naive loop nests of <see cref="HostDevice"/>.
+/// </summary>
+public sealed partial class CpuDevice : HostDevice
+{
+    /// <summary>A shared device using all cores. It holds no mutable state besides its thread count, fixed at construction.</summary>
+    public static CpuDevice Default { get; } = new();
+
+    /// <summary>Creates a CPU device.</summary>
+    /// <param name="threads">Worker threads; 0 (the default) means <see cref="Environment.ProcessorCount"/>.</param>
+    public CpuDevice(int threads = 0)
+    {
+        if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "Thread count must be zero (all cores) or positive.");
+        Threads = threads == 0 ? Environment.ProcessorCount : threads;
+    }
+
+    /// <summary>The number of threads kernels may use.</summary>
+    public int Threads { get; }
+
+    /// <inheritdoc/>
+    public override string Name => $"cpu({Threads} threads)";
+}

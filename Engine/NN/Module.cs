@@ -1,0 +1,177 @@
+namespace ConvEngine.NN;
+
+/// <summary>
+/// The base of every layer and model. A module owns named parameters, buffers and child modules (PyTorch's naming),
+/// computes <see cref="Forward"/>, caches what its backward pass needs, and in <see cref="Backward"/> returns dX and
+/// accumulates (+=) its parameters' gradients, which <see cref="ZeroGrad"/> clears.
+/// </summary>
+/// <remarks>
+/// Backward uses the cache of the most recent Forward; calling Backward twice after one Forward adds the parameter
+/// gradients twice and returns the same dX both times. Backward before any Forward throws <see cref="InvalidOperationException"/>.
+/// </remarks>
+public abstract class Module
+{
+    private readonly List<Parameter> _parameters = [];
+    private readonly List<(string LocalName, Tensor Tensor)> _buffers = [];
+    private readonly List<(string LocalName, Module Module)> _children = [];
+
+    /// <summary>The module's full dotted name in its model (<c>layer1.0.conv1</c>); empty for the root.</summary>
+    public string Name { get; private set; } = "";
+
+    /// <summary>True in training mode (the default), false after <see cref="Eval"/>.</summary>
+    public bool IsTraining { get; private set; } = true;
+
+    /// <summary>Computes the output for input <paramref name="x"/> and caches what <see cref="Backward"/> needs.</summary>
+    /// <param name="x">The input tensor.</param>
+    public abstract Tensor Forward(Tensor x);
+
+    /// <summary>Given dY = ∂L/∂output, returns dX = ∂L/∂input and accumulates parameter gradients (+=).</summary>
+    /// <param name="dY">The gradient of the loss with respect to the last output; same shape as that output.</param>
+    public abstract Tensor Backward(Tensor dY);
+
+    /// <summary>A one-line description such as <c>Conv2d(1, 6, kernel=5x5, stride=1x1, padding=2x2)</c>.</summary>
+    public override string ToString() => GetType().Name;
+
+    /// <summary>Registers a parameter under <paramref name="localName"/>.</summary>
+    protected Parameter RegisterParameter(string localName, Tensor value)
+    {
+        var p = new Parameter(localName, value);
+        _parameters.Add(p);
+        p.Rename(Join(Name, localName));
+        return p;
+    }
+
+    /// <summary>Registers a non-learnable state tensor (such as a running mean) under <paramref name="localName"/>.</summary>
+    protected Tensor RegisterBuffer(string localName, Tensor value)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(localName);
+        _buffers.Add((localName, value));
+        value.Name = Join(Name, localName);
+        return value;
+    }
+
+    /// <summary>Registers a child module under <paramref name="localName"/> and renames its tensors with the prefix.</summary>
+    protected T RegisterModule<T>(string localName, T module) where T : Module
+    {
+        ArgumentException.ThrowIfNullOrEmpty(localName);
+        ArgumentNullException.ThrowIfNull(module);
+        if (_children.Any(c => c.LocalName == localName))
+            throw new ArgumentException($"Module '{Name}' already has a child named '{localName}'.", nameof(localName));
+        _children.Add((localName, module));
+        module.SetPrefix(Join(Name, localName));
+        module.Train(IsTraining);
+        return module;
+    }
+
+    private void SetPrefix(string prefix)
+    {
+        Name = prefix;
+        foreach (var p in _parameters) p.Rename(Join(prefix, p.LocalName));
+        foreach (var (local, t) in _buffers) t.Name = Join(prefix, local);
+        foreach (var (local, m) in _children) m.SetPrefix(Join(prefix, local));
+    }
+
+    private static string Join(string prefix, string name) => prefix.Length == 0 ? name : prefix + "." + name;
+
+    /// <summary>All parameters of this module and its descendants, in registration order, with full names.</summary>
+    public IEnumerable<Parameter> Parameters()
+    {
+        foreach (var p in _parameters) yield return p;
+        foreach (var (_, m) in _children)
+            foreach (var p in m.Parameters()) yield return p;
+    }
+
+    /// <summary>All buffers (running statistics and similar) of this module and its descendants, with full names.</summary>
+    public IEnumerable<(string Name, Tensor Tensor)> NamedBuffers()
+    {
+        foreach (var (_, t) in _buffers) yield return (t.Name!, t);
+        foreach (var (_, m) in _children)
+            foreach (var b in m.NamedBuffers()) yield return b;
+    }
+
+    /// <summary>The direct children with their local names.</summary>
+    public IEnumerable<(string Name, Module Module)> Children() => _children.Select(c => (c.LocalName, c.Module));
+
+    /// <summary>Every descendant module (depth first, parents before children) with its full name.</summary>
+    public IEnumerable<Module> Descendants()
+    {
+        foreach (var (_, m) in _children)
+        {
+            yield return m;
+            foreach (var d in m.Descendants()) yield return d;
+        }
+    }
+
+    /// <summary>Parameters and buffers by full name, as PyTorch's <c>state_dict()</c> (the live tensors, not copies).</summary>
+    public IReadOnlyDictionary<string, Tensor> StateDict()
+    {
+        var d = new Dictionary<string, Tensor>();
+        foreach (var p in Parameters()) d[p.Name] = p.Value;
+        foreach (var (name, t) in NamedBuffers()) d[name] = t;
+        return d;
+    }
+
+    /// <summary>
+    /// Copies values into this module's parameters and buffers by name. With <paramref name="strict"/>, a missing or unexpected
+    /// name throws; a shape mismatch always throws, naming the tensor. Nothing is changed unless every entry checks out.
+    /// </summary>
+    /// <param name="state">Tensors (on any device) by full name.</param>
+    /// <param name="strict">Whether the names must match exactly.</param>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, bool strict = true)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var own = StateDict();
+        if (strict)
+        {
+            var missing = own.Keys.Where(k => !state.ContainsKey(k)).ToList();
+            var extra = state.Keys.Where(k => !own.ContainsKey(k)).ToList();
+            if (missing.Count > 0 || extra.Count > 0)
+                throw new ArgumentException($"State dict does not match the model: missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", extra)}].", nameof(state));
+        }
+        foreach (var (name, target) in own)
+            if (state.TryGetValue(name, out var src) && !src.ShapeRef.AsSpan().SequenceEqual(target.ShapeRef))
+                throw new ArgumentException($"Tensor '{name}': the model expects shape {target.ShapeString} but the state dict has {src.ShapeString}.", nameof(state));
+        foreach (var (name, target) in own)
+            if (state.TryGetValue(name, out var src))
+                target.CopyFrom(src.ToArray());
+    }
+
+    /// <summary>Sets training mode (batch statistics, active dropout) on this module and all descendants.</summary>
+    /// <param name="mode">True for training, false for evaluation.</param>
+    public virtual void Train(bool mode = true)
+    {
+        IsTraining = mode;
+        foreach (var (_, m) in _children) m.Train(mode);
+    }
+
+    /// <summary>Sets evaluation mode (running statistics, dropout off) on this module and all descendants.</summary>
+    public void Eval() => Train(false);
+
+    /// <summary>Clears every parameter gradient.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters()) p.ZeroGrad();
+    }
+
+    /// <summary>The total number of learnable values.</summary>
+    public long ParameterCount() => Parameters().Sum(p => (long)p.Value.Length);
+
+    /// <summary>Throws <see cref="InvalidOperationException"/> when <paramref name="cache"/> is null (Backward before Forward).</summary>
+    protected T RequireCache<T>(T? cache) where T : class =>
+        cache ?? throw new InvalidOperationException($"{GetType().Name} '{(Name.Length == 0 ? "(root)" : Name)}': Backward was called before Forward.");
+
+    /// <summary>Throws unless <paramref name="dY"/> has the shape of the last output.</summary>
+    protected static void CheckGradShape(Tensor dY, Tensor output)
+    {
+        ArgumentNullException.ThrowIfNull(dY);
+        if (!dY.ShapeRef.AsSpan().SequenceEqual(output.ShapeRef))
+            throw new ArgumentException($"dY must have the shape of the last output {output.ShapeString} but has {dY.ShapeString}.", nameof(dY));
+    }
+
+    /// <summary>Throws unless <paramref name="x"/> lives on <paramref name="device"/>.</summary>
+    protected static void CheckDevice(Tensor x, IDevice device, string argName)
+    {
+        if (!ReferenceEquals(x.Device, device))
+            throw new ArgumentException($"Input {x.ShapeString} is on {x.Device.Name} but the module's parameters are on {device.Name}.", argName);
+    }
+}

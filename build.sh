@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# ConvEngine build script.
+#   ./build.sh test    restore, build Release, run every test (three passes: full SIMD, AVX-512 off, all intrinsics off)
+#   ./build.sh train   train LeNet-5 on Fashion-MNIST and report test accuracy (installs the dataset when it can)
+#   ./build.sh bench   run the BenchmarkDotNet suite (pass extra BenchmarkDotNet arguments after it)
+set -euo pipefail
+cd "$(dirname "$0")"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+need_dotnet() {
+  if ! command -v dotnet >/dev/null 2>&1; then
+    echo "error: the .NET SDK (10.0.100 or later) is required: https://dotnet.microsoft.com/download" >&2
+    exit 1
+  fi
+}
+
+# Installs Debian packages when we are root (or have sudo) and apt exists; otherwise says what is missing and returns 1.
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else return 1; fi
+  fi
+  command -v apt-get >/dev/null 2>&1 || return 1
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing ${missing[*]} with apt-get" >&2
+  $sudo apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+run_tests() {
+  need_dotnet
+  dotnet build ConvEngine.sln -c Release -nologo -clp:ErrorsOnly
+  local results=TestResults
+  rm -rf "$results"; mkdir -p "$results"
+  local status=0
+  # Pass 1: everything with the full instruction set. Passes 2 and 3 rerun the kernel and layer tests with
+  # AVX-512 disabled and with all hardware intrinsics disabled, so every SIMD width and the scalar fallback run.
+  dotnet test Engine.Tests/Engine.Tests.csproj -c Release --no-build --logger "trx;LogFileName=full.trx" --results-directory "$results" || status=1
+  DOTNET_EnableAVX512F=0 dotnet test Engine.Tests/Engine.Tests.csproj -c Release --no-build --filter "TestCategory=Simd" \
+    --logger "trx;LogFileName=noavx512.trx" --results-directory "$results" || status=1
+  DOTNET_EnableHWIntrinsic=0 dotnet test Engine.Tests/Engine.Tests.csproj -c Release --no-build --filter "TestCategory=Simd" \
+    --logger "trx;LogFileName=nointrinsics.trx" --results-directory "$results" || status=1
+  return $status
+}
+
+cmd="${1:-test}"
+shift || true
+case "$cmd" in
+  test) run_tests ;;
+  train)
+    need_dotnet
+    data=/usr/share/datasets/fashion-mnist
+    if [ ! -d "$data" ]; then apt_install dataset-fashion-mnist || true; fi
+    if [ -d "$data" ]; then set -- --data "$data" "$@"; else
+      echo "Fashion-MNIST not found at $data and it could not be installed (needs root or sudo, and apt): training on the built-in Shapes set instead." >&2
+      set -- --data shapes "$@"
+    fi
+    dotnet run --project Engine.Cli -c Release -- train --model lenet5 "$@"
+    ;;
+  bench)
+    need_dotnet
+    dotnet run --project Benchmarks -c Release -- "$@"
+    ;;
+  *) echo "usage: ./build.sh [test|train|bench]" >&2; exit 2 ;;
+esac
