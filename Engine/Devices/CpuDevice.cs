@@ -22,4 +22,20 @@ public sealed partial class CpuDevice : HostDevice
 
     /// <inheritdoc/>
     public override string Name => $"cpu({Threads} threads)";
+
+    /// <summary>
+    /// Runs body(0..count-1) on up to <see cref="Threads"/> threads. Work items must write disjoint outputs; any reduction
+    /// must combine per-item partial results in item order afterwards, so results do not depend on scheduling
+    /// (the same thread count always gives bitwise the same numbers).
+    /// </summary>
+    internal void ParallelFor(int count, Action<int> body)
+    {
+        if (count <= 0) return;
+        if (Threads == 1 || count == 1)
+        {
+            for (int i = 0; i < count; i++) body(i);
+            return;
+        }
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Threads }, body);
+    }
 }
