@@ -1,0 +1,50 @@
+using ConvEngine.NN;
+using NUnit.Framework;
+
+namespace ConvEngine.Tests.Reference;
+
+/// <summary>
+/// Compares every layer, loss and optimizer to PyTorch 1.13 (fixtures from tools/make_fixtures.py): forward values, dX and
+/// every parameter gradient to 1e-4 relative (tolerance rule in tools/README.md). One NUnit test case per fixture case.
+/// The families live in partial files next to this one.
+/// </summary>
+[TestFixture]
+public partial class PyTorchFixtureTests
+{
+    private static IEnumerable<TestCaseData> LinearCases() => PyTorchFixtures.Source("linear", "Linear");
+
+    [TestCaseSource(nameof(LinearCases))]
+    public void Linear(FixtureCase c)
+    {
+        var m = new Linear(c.IntArg("in_features"), c.IntArg("out_features"), c.BoolArg("bias"), seed: 1);
+        PyTorchFixtures.RunLayerCase(c, m);
+    }
+
+    private static IEnumerable<TestCaseData> ActivationCases() => PyTorchFixtures.Source("activations");
+
+    [TestCaseSource(nameof(ActivationCases))]
+    public void Activation(FixtureCase c)
+    {
+        Module m = c.Kind switch
+        {
+            "ReLU" => new ReLU(),
+            "LeakyReLU" => new LeakyReLU(c.FloatArg("negative_slope")),
+            "ELU" => new ELU(c.FloatArg("alpha")),
+            "Sigmoid" => new Sigmoid(),
+            "Tanh" => new Tanh(),
+            "Flatten" => new Flatten(),
+            _ => throw new InvalidDataException($"Unknown activation kind '{c.Kind}' in fixture {c.Name}."),
+        };
+        PyTorchFixtures.RunLayerCase(c, m);
+    }
+
+    /// <summary>Guards against a fixture file silently losing its cases (each family has a test method above or in a partial file).</summary>
+    [TestCase("linear", 3)]
+    [TestCase("activations", 7)]
+    public void FixtureFamilyIsComplete(string family, int minCases)
+    {
+        var cases = PyTorchFixtures.Load(family);
+        Assert.That(cases, Has.Length.GreaterThanOrEqualTo(minCases));
+        Assert.That(cases.Select(c => c.Name).Distinct().Count(), Is.EqualTo(cases.Length), "case names are unique");
+    }
+}

@@ -1,0 +1,184 @@
+using System.Text.Json;
+using ConvEngine.NN;
+using NUnit.Framework;
+
+namespace ConvEngine.Tests.Reference;
+
+/// <summary>
+/// One case of a PyTorch reference fixture (written by tools/make_fixtures.py into Fixtures/pytorch/&lt;family&gt;.json).
+/// ToString is the case name, so NUnit shows it in the test name.
+/// </summary>
+public sealed class FixtureCase(string family, string name, JsonElement json)
+{
+    public string Family { get; } = family;
+    public string Name { get; } = name;
+    public JsonElement Json { get; } = json;
+
+    public string Kind => Json.GetProperty("kind").GetString()!;
+    public JsonElement Args => Json.GetProperty("args");
+    public JsonElement this[string key] => Json.GetProperty(key);
+    public bool Has(string key) => Json.TryGetProperty(key, out _);
+
+    public int IntArg(string key) => Args.GetProperty(key).GetInt32();
+    public float FloatArg(string key) => Args.GetProperty(key).GetSingle();
+    public bool BoolArg(string key) => Args.GetProperty(key).GetBoolean();
+    public string StringArg(string key) => Args.GetProperty(key).GetString()!;
+    public float FloatArg(string key, float fallback) => Args.TryGetProperty(key, out var v) ? v.GetSingle() : fallback;
+    public bool BoolArg(string key, bool fallback) => Args.TryGetProperty(key, out var v) ? v.GetBoolean() : fallback;
+
+    /// <summary>An argument written as [H, W].</summary>
+    public (int H, int W) PairArg(string key)
+    {
+        var a = Args.GetProperty(key);
+        return (a[0].GetInt32(), a[1].GetInt32());
+    }
+
+    /// <summary>The tensor stored under <paramref name="key"/>, on the CPU device.</summary>
+    public Tensor Tensor(string key) => PyTorchFixtures.ToTensor(Json.GetProperty(key));
+
+    public override string ToString() => Name;
+}
+
+/// <summary>Loads the fixture files and compares engine results to them with the documented tolerance (tools/README.md).</summary>
+public static class PyTorchFixtures
+{
+    /// <summary>Relative tolerance for every comparison.</summary>
+    public const double RTol = 1e-4;
+
+    /// <summary>The directory holding the fixture files in the test output.</summary>
+    public static string Directory
+    {
+        get
+        {
+            string baseDir;
+            try { baseDir = TestContext.CurrentContext.TestDirectory; }
+            catch (Exception) { baseDir = AppContext.BaseDirectory; }
+            if (string.IsNullOrEmpty(baseDir)) baseDir = AppContext.BaseDirectory;
+            return Path.Combine(baseDir, "Fixtures", "pytorch");
+        }
+    }
+
+    private static readonly Dictionary<string, FixtureCase[]> Cache = [];
+
+    /// <summary>Every case of family <paramref name="family"/> (file <c>&lt;family&gt;.json</c>); throws when the file is missing or empty.</summary>
+    public static FixtureCase[] Load(string family)
+    {
+        lock (Cache)
+        {
+            if (Cache.TryGetValue(family, out var cached)) return cached;
+            string path = Path.Combine(Directory, family + ".json");
+            if (!File.Exists(path))
+                throw new FileNotFoundException($"PyTorch fixture file not found (regenerate with /usr/bin/python3 tools/make_fixtures.py): {path}", path);
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var root = doc.RootElement.Clone();
+            var cases = root.GetProperty("cases").EnumerateArray()
+                .Select(c => new FixtureCase(family, c.GetProperty("name").GetString()!, c))
+                .ToArray();
+            if (cases.Length == 0) throw new InvalidDataException($"{path} holds no cases.");
+            Cache[family] = cases;
+            return cases;
+        }
+    }
+
+    /// <summary>NUnit test cases for a family, optionally only those whose kind is in <paramref name="kinds"/>, named by case.</summary>
+    public static IEnumerable<TestCaseData> Source(string family, params string[] kinds)
+    {
+        var cases = Load(family).Where(c => kinds.Length == 0 || kinds.Contains(c.Kind)).ToArray();
+        if (cases.Length == 0) throw new InvalidDataException($"Fixture family '{family}' has no case of kind {string.Join("/", kinds)}.");
+        foreach (var c in cases)
+            yield return new TestCaseData(c).SetArgDisplayNames(c.Name);
+    }
+
+    public static int[] Shape(JsonElement tensor) => tensor.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+
+    public static float[] Data(JsonElement tensor)
+    {
+        var data = tensor.GetProperty("data");
+        var a = new float[data.GetArrayLength()];
+        int i = 0;
+        foreach (var e in data.EnumerateArray()) a[i++] = e.GetSingle();
+        return a;
+    }
+
+    public static Tensor ToTensor(JsonElement tensor) => ConvEngine.Tensor.FromArray(Data(tensor), Shape(tensor));
+
+    /// <summary>The absolute floor for a tensor whose largest magnitude is <paramref name="maxAbs"/>: 1e-5·max|expected| + 1e-6.</summary>
+    public static double ATol(double maxAbs) => 1e-5 * maxAbs + 1e-6;
+
+    /// <summary>Asserts actual ≈ expected element-wise: shape equal, |a − e| ≤ 1e-4·|e| + 1e-5·max|e| + 1e-6.</summary>
+    public static void AssertClose(Tensor actual, JsonElement expected, string what, bool compareShape = true)
+    {
+        ArgumentNullException.ThrowIfNull(actual);
+        var shape = Shape(expected);
+        if (compareShape)
+            Assert.That(actual.Shape, Is.EqualTo(shape), $"{what}: shape");
+        var e = Data(expected);
+        double maxAbs = e.Length == 0 ? 0 : e.Max(v => Math.Abs((double)v));
+        TestUtil.AssertClose(actual.ToArray(), e, RTol, ATol(maxAbs), what);
+    }
+
+    /// <summary>Asserts a scalar result ≈ expected with the same rule (max|expected| = |expected|).</summary>
+    public static void AssertClose(double actual, double expected, string what)
+    {
+        double tol = ATol(Math.Abs(expected)) + RTol * Math.Abs(expected);
+        Assert.That(actual, Is.EqualTo(expected).Within(tol), what);
+    }
+
+    /// <summary>
+    /// Loads the fixture's <c>state</c> (PyTorch state_dict names) into <paramref name="module"/> with
+    /// <see cref="Module.LoadStateDict"/> (strict). A buffer the engine stores with another shape but the same number of values
+    /// (num_batches_tracked: PyTorch's 0-d long, maybe [1] here) is given the engine's shape; everything else must match exactly.
+    /// </summary>
+    public static void LoadState(Module module, FixtureCase c)
+    {
+        var own = module.StateDict();
+        var state = new Dictionary<string, Tensor>();
+        foreach (var prop in c["state"].EnumerateObject())
+        {
+            var t = ToTensor(prop.Value);
+            if (prop.Name == "num_batches_tracked" && own.TryGetValue(prop.Name, out var target)
+                && target.Length == t.Length && !target.Shape.SequenceEqual(t.Shape))
+                t = ConvEngine.Tensor.FromArray(t.ToArray(), target.Shape);
+            state[prop.Name] = t;
+        }
+        module.LoadStateDict(state, strict: true);
+    }
+
+    /// <summary>
+    /// Runs a layer case: load the state, set train/eval mode, Forward the input, Backward the upstream gradient, and compare
+    /// y, dX, every parameter gradient and (where recorded) every buffer after the forward.
+    /// </summary>
+    public static void RunLayerCase(FixtureCase c, Module module)
+    {
+        if (c["mode"].GetString() == "eval") module.Eval(); else module.Train();
+        LoadState(module, c);
+        var x = c.Tensor("input");
+        var xCopy = x.ToArray();
+
+        var y = module.Forward(x);
+        AssertClose(y, c["y"], $"{c.Name}: y");
+
+        var dX = module.Backward(c.Tensor("dy"));
+        AssertClose(dX, c["dx"], $"{c.Name}: dX");
+        Assert.That(x.ToArray(), Is.EqualTo(xCopy), $"{c.Name}: the layer modified its input");
+
+        var grads = c["grads"].EnumerateObject().ToDictionary(p => p.Name, p => p.Value);
+        var parameters = module.Parameters().ToList();
+        Assert.That(parameters.Select(p => p.Name), Is.EquivalentTo(grads.Keys), $"{c.Name}: parameter names");
+        foreach (var p in parameters)
+            AssertClose(p.Grad, grads[p.Name], $"{c.Name}: d{p.Name}");
+
+        if (c.Has("buffers_after"))
+        {
+            var after = c["buffers_after"].EnumerateObject().ToDictionary(p => p.Name, p => p.Value);
+            var buffers = module.NamedBuffers().ToList();
+            Assert.That(buffers.Select(b => b.Name), Is.EquivalentTo(after.Keys), $"{c.Name}: buffer names");
+            foreach (var (name, t) in buffers)
+                AssertClose(t, after[name], $"{c.Name}: {name} after the forward", compareShape: name != "num_batches_tracked");
+        }
+        else
+        {
+            Assert.That(module.NamedBuffers(), Is.Empty, $"{c.Name}: PyTorch's module has no buffers");
+        }
+    }
+}
