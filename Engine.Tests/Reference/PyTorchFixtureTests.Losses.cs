@@ -1,0 +1,46 @@
+#if CONVENGINE_FIXTURES_LOSSES // enabled once ConvEngine.Losses is merged
+using ConvEngine.Losses;
+using NUnit.Framework;
+
+namespace ConvEngine.Tests.Reference;
+
+public partial class PyTorchFixtureTests
+{
+    private static IEnumerable<TestCaseData> CrossEntropyCases() => PyTorchFixtures.Source("losses", "CrossEntropyLoss");
+
+    /// <summary>Softmax cross-entropy (mean over the batch): the loss and dLogits, on ordinary logits and logits of magnitude ~100.</summary>
+    [TestCaseSource(nameof(CrossEntropyCases))]
+    public void CrossEntropy(FixtureCase c)
+    {
+        var loss = new SoftmaxCrossEntropy();
+        var logits = c.Tensor("logits");
+        int[] labels = c["labels"].EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        double value = loss.Forward(logits, labels);
+        Assert.That(double.IsFinite(value), $"{c.Name}: loss is {value}");
+        PyTorchFixtures.AssertClose(value, c["loss"].GetDouble(), $"{c.Name}: loss");
+        PyTorchFixtures.AssertClose(loss.Backward(), c["dlogits"], $"{c.Name}: dLogits");
+    }
+
+    private static IEnumerable<TestCaseData> MseCases() => PyTorchFixtures.Source("losses", "MSELoss");
+
+    /// <summary>Mean squared error with mean and sum reduction, and the seeds' ½Σ(target − output)² (HalfSum).</summary>
+    [TestCaseSource(nameof(MseCases))]
+    public void Mse(FixtureCase c)
+    {
+        var reduction = c.StringArg("reduction") switch
+        {
+            "mean" => Reduction.Mean,
+            "sum" => Reduction.Sum,
+            "halfsum" => Reduction.HalfSum,
+            var other => throw new InvalidDataException($"Unknown reduction '{other}' in fixture {c.Name}."),
+        };
+        var loss = new MseLoss(reduction);
+        double value = loss.Forward(c.Tensor("output"), c.Tensor("target"));
+        PyTorchFixtures.AssertClose(value, c["loss"].GetDouble(), $"{c.Name}: loss");
+        PyTorchFixtures.AssertClose(loss.Backward(), c["doutput"], $"{c.Name}: dOutput");
+    }
+
+    [Test]
+    public void LossFixtureFamilyIsComplete() => Assert.That(PyTorchFixtures.Load("losses"), Has.Length.GreaterThanOrEqualTo(7));
+}
+#endif

@@ -1,0 +1,55 @@
+#if CONVENGINE_FIXTURES_OPTIM // enabled once ConvEngine.Optim is merged
+using ConvEngine.NN;
+using ConvEngine.Optim;
+using NUnit.Framework;
+
+namespace ConvEngine.Tests.Reference;
+
+public partial class PyTorchFixtureTests
+{
+    private static IEnumerable<TestCaseData> OptimizerCases() => PyTorchFixtures.Source("optimizers");
+
+    /// <summary>
+    /// SGD (plain, momentum, nesterov, weight decay, dampening), Adam (with and without L2 weight decay) and AdamW: two
+    /// parameters are fed the recorded gradient sequence and their values after every step are compared to PyTorch's.
+    /// </summary>
+    [TestCaseSource(nameof(OptimizerCases))]
+    public void Optimizer(FixtureCase c)
+    {
+        var initial = c["params"].EnumerateArray().ToArray();
+        var holder = new ParameterHolder(initial.Select(PyTorchFixtures.ToTensor).ToArray());
+        var parameters = holder.Parameters().ToList();
+        float lr = c.FloatArg("lr");
+        float weightDecay = c.FloatArg("weight_decay", 0f);
+        IOptimizerUnderTest opt = c.Kind switch
+        {
+            "SGD" => new SgdUnderTest(new Sgd(parameters, lr, c.FloatArg("momentum", 0f), weightDecay, c.BoolArg("nesterov", false), c.FloatArg("dampening", 0f))),
+            "Adam" => new AdamUnderTest(new Adam(parameters, lr, c.FloatArg("beta1"), c.FloatArg("beta2"), c.FloatArg("eps"), weightDecay)),
+            "AdamW" => new AdamWUnderTest(new AdamW(parameters, lr, c.FloatArg("beta1"), c.FloatArg("beta2"), c.FloatArg("eps"), weightDecay)),
+            _ => throw new InvalidDataException($"Unknown optimizer kind '{c.Kind}' in fixture {c.Name}."),
+        };
+        var grads = c["grads"].EnumerateArray().ToArray();
+        var values = c["values"].EnumerateArray().ToArray();
+        Assert.That(grads, Has.Length.EqualTo(values.Length).And.Length.GreaterThanOrEqualTo(3));
+        for (int step = 0; step < grads.Length; step++)
+        {
+            opt.ZeroGrad();
+            var g = grads[step].EnumerateArray().ToArray();
+            for (int i = 0; i < parameters.Count; i++) parameters[i].Grad.CopyFrom(PyTorchFixtures.Data(g[i]));
+            opt.Step();
+            var v = values[step].EnumerateArray().ToArray();
+            for (int i = 0; i < parameters.Count; i++)
+                PyTorchFixtures.AssertClose(parameters[i].Value, v[i], $"{c.Name}: parameter {i} after step {step + 1}");
+        }
+    }
+
+    [Test]
+    public void OptimizerFixtureFamilyIsComplete() => Assert.That(PyTorchFixtures.Load("optimizers"), Has.Length.GreaterThanOrEqualTo(12));
+
+    // The three optimizers share Step/ZeroGrad; these wrappers avoid assuming a common base class name.
+    private interface IOptimizerUnderTest { void Step(); void ZeroGrad(); }
+    private sealed class SgdUnderTest(Sgd o) : IOptimizerUnderTest { public void Step() => o.Step(); public void ZeroGrad() => o.ZeroGrad(); }
+    private sealed class AdamUnderTest(Adam o) : IOptimizerUnderTest { public void Step() => o.Step(); public void ZeroGrad() => o.ZeroGrad(); }
+    private sealed class AdamWUnderTest(AdamW o) : IOptimizerUnderTest { public void Step() => o.Step(); public void ZeroGrad() => o.ZeroGrad(); }
+}
+#endif
