@@ -1,6 +1,6 @@
 using ConvEngine.NN;
 
-namespace ConvEngine.Tests.Reference;
+namespace ConvEngine.Tests.PyTorchReference;
 
 /// <summary>A module that only holds parameters (p0, p1, …) with given initial values, for optimizer tests; it has no forward pass.</summary>
 public sealed class ParameterHolder : Module

@@ -2,7 +2,7 @@
 using ConvEngine.NN;
 using NUnit.Framework;
 
-namespace ConvEngine.Tests.Reference;
+namespace ConvEngine.Tests.PyTorchReference;
 
 public partial class PyTorchFixtureTests
 {

@@ -3,7 +3,7 @@ using ConvEngine.NN;
 using ConvEngine.Optim;
 using NUnit.Framework;
 
-namespace ConvEngine.Tests.Reference;
+namespace ConvEngine.Tests.PyTorchReference;
 
 public partial class PyTorchFixtureTests
 {
@@ -21,11 +21,11 @@ public partial class PyTorchFixtureTests
         var parameters = holder.Parameters().ToList();
         float lr = c.FloatArg("lr");
         float weightDecay = c.FloatArg("weight_decay", 0f);
-        IOptimizerUnderTest opt = c.Kind switch
+        Optimizer opt = c.Kind switch
         {
-            "SGD" => new SgdUnderTest(new Sgd(parameters, lr, c.FloatArg("momentum", 0f), weightDecay, c.BoolArg("nesterov", false), c.FloatArg("dampening", 0f))),
-            "Adam" => new AdamUnderTest(new Adam(parameters, lr, c.FloatArg("beta1"), c.FloatArg("beta2"), c.FloatArg("eps"), weightDecay)),
-            "AdamW" => new AdamWUnderTest(new AdamW(parameters, lr, c.FloatArg("beta1"), c.FloatArg("beta2"), c.FloatArg("eps"), weightDecay)),
+            "SGD" => new Sgd(parameters, lr, c.FloatArg("momentum", 0f), weightDecay, c.BoolArg("nesterov", false), c.FloatArg("dampening", 0f)),
+            "Adam" => new Adam(parameters, lr, c.FloatArg("beta1"), c.FloatArg("beta2"), c.FloatArg("eps"), weightDecay),
+            "AdamW" => new AdamW(parameters, lr, c.FloatArg("beta1"), c.FloatArg("beta2"), c.FloatArg("eps"), weightDecay),
             _ => throw new InvalidDataException($"Unknown optimizer kind '{c.Kind}' in fixture {c.Name}."),
         };
         var grads = c["grads"].EnumerateArray().ToArray();
@@ -46,10 +46,5 @@ public partial class PyTorchFixtureTests
     [Test]
     public void OptimizerFixtureFamilyIsComplete() => Assert.That(PyTorchFixtures.Load("optimizers"), Has.Length.GreaterThanOrEqualTo(12));
 
-    // The three optimizers share Step/ZeroGrad; these wrappers avoid assuming a common base class name.
-    private interface IOptimizerUnderTest { void Step(); void ZeroGrad(); }
-    private sealed class SgdUnderTest(Sgd o) : IOptimizerUnderTest { public void Step() => o.Step(); public void ZeroGrad() => o.ZeroGrad(); }
-    private sealed class AdamUnderTest(Adam o) : IOptimizerUnderTest { public void Step() => o.Step(); public void ZeroGrad() => o.ZeroGrad(); }
-    private sealed class AdamWUnderTest(AdamW o) : IOptimizerUnderTest { public void Step() => o.Step(); public void ZeroGrad() => o.ZeroGrad(); }
 }
 #endif

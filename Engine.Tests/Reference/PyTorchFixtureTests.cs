@@ -1,7 +1,7 @@
 using ConvEngine.NN;
 using NUnit.Framework;
 
-namespace ConvEngine.Tests.Reference;
+namespace ConvEngine.Tests.PyTorchReference;
 
 /// <summary>
 /// Compares every layer, loss and optimizer to PyTorch 1.13 (fixtures from tools/make_fixtures.py): forward values, dX and

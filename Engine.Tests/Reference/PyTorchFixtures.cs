@@ -2,7 +2,7 @@ using System.Text.Json;
 using ConvEngine.NN;
 using NUnit.Framework;
 
-namespace ConvEngine.Tests.Reference;
+namespace ConvEngine.Tests.PyTorchReference;
 
 /// <summary>
 /// One case of a PyTorch reference fixture (written by tools/make_fixtures.py into Fixtures/pytorch/&lt;family&gt;.json).
