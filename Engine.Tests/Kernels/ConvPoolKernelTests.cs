@@ -128,14 +128,14 @@ public class ConvPoolKernelTests
         }
     }
 
-    /// <summary>Values from a tiny set (many ties), with occasional NaN and −∞, to exercise the first-maximum and NaN rules.</summary>
+    /// <summary>Values from a tiny set (many ties, −0 next to +0), with occasional NaN and −∞, to exercise the first-maximum and NaN rules.</summary>
     private static float[] TieRichData(Random rng, int length)
     {
         var a = new float[length];
         for (int i = 0; i < length; i++)
         {
             int r = rng.Next(100);
-            a[i] = r < 2 ? float.NaN : r < 4 ? float.NegativeInfinity : rng.Next(-2, 3) * 0.5f;
+            a[i] = r < 2 ? float.NaN : r < 4 ? float.NegativeInfinity : r < 10 ? -0f : rng.Next(-2, 3) * 0.5f; // -0 ties +0
         }
         return a;
     }

@@ -1,8 +1,8 @@
 namespace ConvEngine;
 
 // Fast pooling: the same arithmetic as Reference/NaivePooling.cs in the same order (bitwise equal results), with the
-// window bounds of every output row and column computed once instead of per cell, span loops without per-cell calls,
-// and planes spread over threads (each plane of y / dX is written by exactly one work item).
+// window bounds of every output row and column computed once instead of per cell, pointer loops over planes whose lengths are
+// checked up front (windows are clipped to the plane by PoolGeometry), and planes spread over threads (each plane of y / dX is written by exactly one work item).
 // Max pooling keeps the naive tie rules: the first maximum in row-major window order wins, and the first NaN wins outright.
 // Average pooling accumulates each window in double in row-major order and divides once, exactly as the naive loop.
 public sealed partial class CpuDevice
@@ -43,31 +43,45 @@ public sealed partial class CpuDevice
         var plan = Plan(g, planes);
         float[] xs = A(x), ys = A(y);
         int h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
-        ForPlanes(planes, (long)planes * (h * w + oh * ow), p =>
+        ForPlanes(planes, (long)planes * (h * w + oh * ow), p => MaxPlane(xs, p * h * w, ys, p * oh * ow, w, plan));
+    }
+
+    // All pointer arithmetic below stays inside the planes whose lengths were checked above (PlaneCount/NeedLength):
+    // window bounds come from PoolGeometry and are clipped to [0, H) × [0, W).
+    private static unsafe void MaxPlane(float[] xs, int xOff, float[] ys, int yOff, int w, PoolPlan plan)
+    {
+        int oh = plan.R0.Length, ow = plan.C0.Length;
+        fixed (float* px0 = xs, py0 = ys)
         {
-            var xp = xs.AsSpan(p * h * w, h * w);
-            var yp = ys.AsSpan(p * oh * ow, oh * ow);
+            float* px = px0 + xOff, py = py0 + yOff;
             for (int i = 0; i < oh; i++)
                 for (int j = 0; j < ow; j++)
                 {
-                    int idx = ArgMaxInPlane(xp, w, plan.R0[i], plan.R1[i], plan.C0[j], plan.C1[j]);
-                    yp[i * ow + j] = idx < 0 ? float.NegativeInfinity : xp[idx];
+                    int idx = ArgMaxInPlane(px, w, plan.R0[i], plan.R1[i], plan.C0[j], plan.C1[j]);
+                    py[i * ow + j] = idx < 0 ? float.NegativeInfinity : px[idx];
                 }
-        });
+        }
     }
 
-    // The index within the plane of the window's first maximum (row-major); a NaN wins at once; −1 for an empty window.
-    private static int ArgMaxInPlane(ReadOnlySpan<float> plane, int w, int r0, int r1, int c0, int c1)
+    // The index within the plane of the window's first maximum (row-major); the first NaN wins at once; −1 for an empty window.
+    // After the first element, "!(v <= best)" is "v > best or v is NaN" because best is never NaN (a NaN returns immediately).
+    private static unsafe int ArgMaxInPlane(float* plane, int w, int r0, int r1, int c0, int c1)
     {
-        int best = -1; float bestVal = float.NegativeInfinity;
+        if (r0 >= r1 || c0 >= c1) return -1;
+        int best = r0 * w + c0;
+        float bestVal = plane[best];
+        if (float.IsNaN(bestVal)) return best;
         for (int r = r0; r < r1; r++)
         {
-            var row = plane.Slice(r * w + c0, c1 - c0);
-            for (int j = 0; j < row.Length; j++)
+            float* row = plane + r * w;
+            for (int c = c0; c < c1; c++)
             {
-                float v = row[j];
-                if (v > bestVal || best < 0) { best = r * w + c0 + j; bestVal = v; }
-                if (float.IsNaN(v)) return r * w + c0 + j;
+                float v = row[c];
+                if (!(v <= bestVal))
+                {
+                    best = r * w + c; bestVal = v;
+                    if (float.IsNaN(v)) return best;
+                }
             }
         }
         return best;
@@ -83,19 +97,23 @@ public sealed partial class CpuDevice
         var plan = Plan(g, planes);
         float[] xs = A(x), gys = A(dY), gxs = A(dX);
         int h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
-        ForPlanes(planes, (long)planes * (h * w + oh * ow), p =>
+        ForPlanes(planes, (long)planes * (h * w + oh * ow), p => MaxBackwardPlane(xs, gxs, p * h * w, h * w, gys, p * oh * ow, w, plan));
+    }
+
+    private static unsafe void MaxBackwardPlane(float[] xs, float[] gxs, int xOff, int planeLen, float[] gys, int yOff, int w, PoolPlan plan)
+    {
+        int oh = plan.R0.Length, ow = plan.C0.Length;
+        gxs.AsSpan(xOff, planeLen).Clear();
+        fixed (float* px0 = xs, pgx0 = gxs, pgy0 = gys)
         {
-            var xp = xs.AsSpan(p * h * w, h * w);
-            var gy = gys.AsSpan(p * oh * ow, oh * ow);
-            var gx = gxs.AsSpan(p * h * w, h * w);
-            gx.Clear();
+            float* px = px0 + xOff, pgx = pgx0 + xOff, pgy = pgy0 + yOff;
             for (int i = 0; i < oh; i++)
                 for (int j = 0; j < ow; j++)
                 {
-                    int idx = ArgMaxInPlane(xp, w, plan.R0[i], plan.R1[i], plan.C0[j], plan.C1[j]);
-                    if (idx >= 0) gx[idx] += gy[i * ow + j];
+                    int idx = ArgMaxInPlane(px, w, plan.R0[i], plan.R1[i], plan.C0[j], plan.C1[j]);
+                    if (idx >= 0) pgx[idx] += pgy[i * ow + j];
                 }
-        });
+        }
     }
 
     /// <inheritdoc/>
@@ -108,10 +126,15 @@ public sealed partial class CpuDevice
         bool includePad = g.CountIncludePad;
         float[] xs = A(x), ys = A(y);
         int h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
-        ForPlanes(planes, (long)planes * (h * w + oh * ow), p =>
+        ForPlanes(planes, (long)planes * (h * w + oh * ow), p => AvgPlane(xs, p * h * w, ys, p * oh * ow, w, plan, includePad));
+    }
+
+    private static unsafe void AvgPlane(float[] xs, int xOff, float[] ys, int yOff, int w, PoolPlan plan, bool includePad)
+    {
+        int oh = plan.R0.Length, ow = plan.C0.Length;
+        fixed (float* px0 = xs, py0 = ys)
         {
-            var xp = xs.AsSpan(p * h * w, h * w);
-            var yp = ys.AsSpan(p * oh * ow, oh * ow);
+            float* px = px0 + xOff, py = py0 + yOff;
             for (int i = 0; i < oh; i++)
             {
                 int r0 = plan.R0[i], r1 = plan.R1[i];
@@ -121,14 +144,14 @@ public sealed partial class CpuDevice
                     double acc = 0;
                     for (int r = r0; r < r1; r++)
                     {
-                        var row = xp.Slice(r * w + c0, c1 - c0);
-                        for (int k = 0; k < row.Length; k++) acc += row[k];
+                        float* row = px + r * w;
+                        for (int c = c0; c < c1; c++) acc += row[c];
                     }
                     int divisor = includePad ? plan.RP[i] * plan.CP[j] : (r1 - r0) * (c1 - c0);
-                    yp[i * ow + j] = (float)(acc / divisor);
+                    py[i * ow + j] = (float)(acc / divisor);
                 }
             }
-        });
+        }
     }
 
     /// <inheritdoc/>
@@ -141,11 +164,16 @@ public sealed partial class CpuDevice
         bool includePad = g.CountIncludePad;
         float[] gys = A(dY), gxs = A(dX);
         int h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
-        ForPlanes(planes, (long)planes * (h * w + oh * ow), p =>
+        ForPlanes(planes, (long)planes * (h * w + oh * ow), p => AvgBackwardPlane(gxs, p * h * w, h * w, gys, p * oh * ow, w, plan, includePad));
+    }
+
+    private static unsafe void AvgBackwardPlane(float[] gxs, int xOff, int planeLen, float[] gys, int yOff, int w, PoolPlan plan, bool includePad)
+    {
+        int oh = plan.R0.Length, ow = plan.C0.Length;
+        gxs.AsSpan(xOff, planeLen).Clear();
+        fixed (float* pgx0 = gxs, pgy0 = gys)
         {
-            var gy = gys.AsSpan(p * oh * ow, oh * ow);
-            var gx = gxs.AsSpan(p * h * w, h * w);
-            gx.Clear();
+            float* pgx = pgx0 + xOff, pgy = pgy0 + yOff;
             for (int i = 0; i < oh; i++)
             {
                 int r0 = plan.R0[i], r1 = plan.R1[i];
@@ -153,14 +181,14 @@ public sealed partial class CpuDevice
                 {
                     int c0 = plan.C0[j], c1 = plan.C1[j];
                     int divisor = includePad ? plan.RP[i] * plan.CP[j] : (r1 - r0) * (c1 - c0);
-                    float share = gy[i * ow + j] / divisor;
+                    float share = pgy[i * ow + j] / divisor;
                     for (int r = r0; r < r1; r++)
                     {
-                        var row = gx.Slice(r * w + c0, c1 - c0);
-                        System.Numerics.Tensors.TensorPrimitives.Add(row, share, row);
+                        float* row = pgx + r * w;
+                        for (int c = c0; c < c1; c++) row[c] += share;
                     }
                 }
             }
-        });
+        }
     }
 }
