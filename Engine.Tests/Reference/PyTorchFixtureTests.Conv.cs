@@ -1,4 +1,3 @@
-#if CONVENGINE_FIXTURES_CONV // enabled once Conv2d is merged
 using ConvEngine.NN;
 using NUnit.Framework;
 
@@ -36,4 +35,3 @@ public partial class PyTorchFixtureTests
     [Test]
     public void Conv2dFixtureFamilyIsComplete() => Assert.That(PyTorchFixtures.Load("conv2d"), Has.Length.GreaterThanOrEqualTo(15));
 }
-#endif

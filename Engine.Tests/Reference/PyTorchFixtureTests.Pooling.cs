@@ -1,4 +1,3 @@
-#if CONVENGINE_FIXTURES_POOLING // enabled once the pooling layers are merged
 using ConvEngine.NN;
 using NUnit.Framework;
 
@@ -25,4 +24,3 @@ public partial class PyTorchFixtureTests
     [Test]
     public void PoolingFixtureFamilyIsComplete() => Assert.That(PyTorchFixtures.Load("pooling"), Has.Length.GreaterThanOrEqualTo(9));
 }
-#endif
