@@ -13,17 +13,18 @@ public partial class PyTorchFixtureTests
     /// num_batches_tracked incremented) and eval mode (random running statistics used, buffers unchanged).
     /// </summary>
     [TestCaseSource(nameof(BatchNormCases))]
-    public void BatchNorm(FixtureCase c)
+    public void BatchNorm(FixtureCase c, string device)
     {
+        var dev = PyTorchFixtures.Device(device);
         int features = c.IntArg("num_features");
         float eps = c.FloatArg("eps"), momentum = c.FloatArg("momentum");
         Module m = c.Kind switch
         {
-            "BatchNorm2d" => new BatchNorm2d(features, eps, momentum),
-            "BatchNorm1d" => new BatchNorm1d(features, eps, momentum),
+            "BatchNorm2d" => new BatchNorm2d(features, eps, momentum, dev),
+            "BatchNorm1d" => new BatchNorm1d(features, eps, momentum, dev),
             _ => throw new InvalidDataException($"Unknown batch-norm kind '{c.Kind}' in fixture {c.Name}."),
         };
-        PyTorchFixtures.RunLayerCase(c, m);
+        PyTorchFixtures.RunLayerCase(c, m, dev);
     }
 
     [Test]

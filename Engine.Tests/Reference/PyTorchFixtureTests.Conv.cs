@@ -9,8 +9,9 @@ public partial class PyTorchFixtureTests
 
     /// <summary>Conv2d: plain, strided, dilated, grouped, depthwise, rectangular, no bias, reflect/replicate padding, 1x1, odd sizes.</summary>
     [TestCaseSource(nameof(Conv2dCases))]
-    public void Conv2d(FixtureCase c)
+    public void Conv2d(FixtureCase c, string device)
     {
+        var dev = PyTorchFixtures.Device(device);
         var k = c.PairArg("kernel_size");
         var s = c.PairArg("stride");
         var p = c.PairArg("padding");
@@ -27,9 +28,9 @@ public partial class PyTorchFixtureTests
         // Square, symmetric cases use the int overload; the others the (H, W) overload, so both are exercised.
         bool square = k.H == k.W && s.H == s.W && p.H == p.W && d.H == d.W;
         var m = square
-            ? new Conv2d(cin, cout, k.H, s.H, p.H, d.H, groups, bias, mode, seed: 1)
-            : new Conv2d(cin, cout, k, s, p, d, groups, bias, mode, seed: 1);
-        PyTorchFixtures.RunLayerCase(c, m);
+            ? new Conv2d(cin, cout, k.H, s.H, p.H, d.H, groups, bias, mode, dev, seed: 1)
+            : new Conv2d(cin, cout, k, s, p, d, groups, bias, mode, dev, seed: 1);
+        PyTorchFixtures.RunLayerCase(c, m, dev);
     }
 
     [Test]

@@ -10,10 +10,11 @@ public partial class PyTorchFixtureTests
 
     /// <summary>Softmax cross-entropy (mean over the batch): the loss and dLogits, on ordinary logits and logits of magnitude ~100.</summary>
     [TestCaseSource(nameof(CrossEntropyCases))]
-    public void CrossEntropy(FixtureCase c)
+    public void CrossEntropy(FixtureCase c, string device)
     {
+        var dev = PyTorchFixtures.Device(device);
         var loss = new SoftmaxCrossEntropy();
-        var logits = c.Tensor("logits");
+        var logits = c.Tensor("logits", dev);
         int[] labels = c["labels"].EnumerateArray().Select(e => e.GetInt32()).ToArray();
         double value = loss.Forward(logits, labels);
         Assert.That(double.IsFinite(value), $"{c.Name}: loss is {value}");
@@ -25,8 +26,9 @@ public partial class PyTorchFixtureTests
 
     /// <summary>Mean squared error with mean and sum reduction, and the seeds' ½Σ(target − output)² (HalfSum).</summary>
     [TestCaseSource(nameof(MseCases))]
-    public void Mse(FixtureCase c)
+    public void Mse(FixtureCase c, string device)
     {
+        var dev = PyTorchFixtures.Device(device);
         var reduction = c.StringArg("reduction") switch
         {
             "mean" => Reduction.Mean,
@@ -35,7 +37,7 @@ public partial class PyTorchFixtureTests
             var other => throw new InvalidDataException($"Unknown reduction '{other}' in fixture {c.Name}."),
         };
         var loss = new MseLoss(reduction);
-        double value = loss.Forward(c.Tensor("output"), c.Tensor("target"));
+        double value = loss.Forward(c.Tensor("output", dev), c.Tensor("target", dev));
         PyTorchFixtures.AssertClose(value, c["loss"].GetDouble(), $"{c.Name}: loss");
         PyTorchFixtures.AssertClose(loss.Backward(), c["doutput"], $"{c.Name}: dOutput");
     }

@@ -14,10 +14,11 @@ public partial class PyTorchFixtureTests
     /// parameters are fed the recorded gradient sequence and their values after every step are compared to PyTorch's.
     /// </summary>
     [TestCaseSource(nameof(OptimizerCases))]
-    public void Optimizer(FixtureCase c)
+    public void Optimizer(FixtureCase c, string device)
     {
+        var dev = PyTorchFixtures.Device(device);
         var initial = c["params"].EnumerateArray().ToArray();
-        var holder = new ParameterHolder(initial.Select(PyTorchFixtures.ToTensor).ToArray());
+        var holder = new ParameterHolder(initial.Select(e => PyTorchFixtures.ToTensor(e, dev)).ToArray());
         var parameters = holder.Parameters().ToList();
         float lr = c.FloatArg("lr");
         float weightDecay = c.FloatArg("weight_decay", 0f);

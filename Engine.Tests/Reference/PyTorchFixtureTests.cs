@@ -5,7 +5,8 @@ namespace ConvEngine.Tests.PyTorchReference;
 
 /// <summary>
 /// Compares every layer, loss and optimizer to PyTorch 1.13 (fixtures from tools/make_fixtures.py): forward values, dX and
-/// every parameter gradient to 1e-4 relative (tolerance rule in tools/README.md). One NUnit test case per fixture case.
+/// every parameter gradient to 1e-4 relative (tolerance rule in tools/README.md). One NUnit test case per fixture case and
+/// device (the fast CpuDevice and the naive ReferenceDevice).
 /// The families live in partial files next to this one.
 /// </summary>
 [TestFixture]
@@ -14,17 +15,19 @@ public partial class PyTorchFixtureTests
     private static IEnumerable<TestCaseData> LinearCases() => PyTorchFixtures.Source("linear", "Linear");
 
     [TestCaseSource(nameof(LinearCases))]
-    public void Linear(FixtureCase c)
+    public void Linear(FixtureCase c, string device)
     {
-        var m = new Linear(c.IntArg("in_features"), c.IntArg("out_features"), c.BoolArg("bias"), seed: 1);
-        PyTorchFixtures.RunLayerCase(c, m);
+        var dev = PyTorchFixtures.Device(device);
+        var m = new Linear(c.IntArg("in_features"), c.IntArg("out_features"), c.BoolArg("bias"), dev, seed: 1);
+        PyTorchFixtures.RunLayerCase(c, m, dev);
     }
 
     private static IEnumerable<TestCaseData> ActivationCases() => PyTorchFixtures.Source("activations");
 
     [TestCaseSource(nameof(ActivationCases))]
-    public void Activation(FixtureCase c)
+    public void Activation(FixtureCase c, string device)
     {
+        var dev = PyTorchFixtures.Device(device);
         Module m = c.Kind switch
         {
             "ReLU" => new ReLU(),
@@ -35,7 +38,7 @@ public partial class PyTorchFixtureTests
             "Flatten" => new Flatten(),
             _ => throw new InvalidDataException($"Unknown activation kind '{c.Kind}' in fixture {c.Name}."),
         };
-        PyTorchFixtures.RunLayerCase(c, m);
+        PyTorchFixtures.RunLayerCase(c, m, dev);
     }
 
     /// <summary>Guards against a fixture file silently losing its cases (each family has a test method above or in a partial file).</summary>

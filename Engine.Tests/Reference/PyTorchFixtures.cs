@@ -33,8 +33,8 @@ public sealed class FixtureCase(string family, string name, JsonElement json)
         return (a[0].GetInt32(), a[1].GetInt32());
     }
 
-    /// <summary>The tensor stored under <paramref name="key"/>, on the CPU device.</summary>
-    public Tensor Tensor(string key) => PyTorchFixtures.ToTensor(Json.GetProperty(key));
+    /// <summary>The tensor stored under <paramref name="key"/>, on <paramref name="device"/> (default the CPU device).</summary>
+    public Tensor Tensor(string key, IDevice? device = null) => PyTorchFixtures.ToTensor(Json.GetProperty(key), device);
 
     public override string ToString() => Name;
 }
@@ -80,13 +80,28 @@ public static class PyTorchFixtures
         }
     }
 
-    /// <summary>NUnit test cases for a family, optionally only those whose kind is in <paramref name="kinds"/>, named by case.</summary>
+    /// <summary>The devices every case runs on: the fast CPU backend and the naive reference kernels.</summary>
+    public static readonly string[] DeviceNames = ["cpu", "reference"];
+
+    /// <summary>The device named in a test case.</summary>
+    public static IDevice Device(string name) => name switch
+    {
+        "cpu" => CpuDevice.Default,
+        "reference" => ReferenceDevice.Instance,
+        _ => throw new ArgumentException($"Unknown device '{name}'.", nameof(name)),
+    };
+
+    /// <summary>
+    /// NUnit test cases (case, device name) for a family, optionally only those whose kind is in <paramref name="kinds"/>,
+    /// one per case and device, named "case, device".
+    /// </summary>
     public static IEnumerable<TestCaseData> Source(string family, params string[] kinds)
     {
         var cases = Load(family).Where(c => kinds.Length == 0 || kinds.Contains(c.Kind)).ToArray();
         if (cases.Length == 0) throw new InvalidDataException($"Fixture family '{family}' has no case of kind {string.Join("/", kinds)}.");
         foreach (var c in cases)
-            yield return new TestCaseData(c).SetArgDisplayNames(c.Name);
+            foreach (var d in DeviceNames)
+                yield return new TestCaseData(c, d).SetArgDisplayNames(c.Name, d);
     }
 
     public static int[] Shape(JsonElement tensor) => tensor.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
@@ -100,7 +115,8 @@ public static class PyTorchFixtures
         return a;
     }
 
-    public static Tensor ToTensor(JsonElement tensor) => ConvEngine.Tensor.FromArray(Data(tensor), Shape(tensor));
+    public static Tensor ToTensor(JsonElement tensor, IDevice? device = null) =>
+        ConvEngine.Tensor.FromArray(device ?? CpuDevice.Default, Data(tensor), Shape(tensor));
 
     /// <summary>The absolute floor for a tensor whose largest magnitude is <paramref name="maxAbs"/>: 1e-5·max|expected| + 1e-6.</summary>
     public static double ATol(double maxAbs) => 1e-5 * maxAbs + 1e-6;
@@ -148,17 +164,18 @@ public static class PyTorchFixtures
     /// Runs a layer case: load the state, set train/eval mode, Forward the input, Backward the upstream gradient, and compare
     /// y, dX, every parameter gradient and (where recorded) every buffer after the forward.
     /// </summary>
-    public static void RunLayerCase(FixtureCase c, Module module)
+    public static void RunLayerCase(FixtureCase c, Module module, IDevice device)
     {
         if (c["mode"].GetString() == "eval") module.Eval(); else module.Train();
         LoadState(module, c);
-        var x = c.Tensor("input");
+        var x = c.Tensor("input", device);
         var xCopy = x.ToArray();
 
         var y = module.Forward(x);
         AssertClose(y, c["y"], $"{c.Name}: y");
 
-        var dX = module.Backward(c.Tensor("dy"));
+        Assert.That(y.Device, Is.SameAs(device), $"{c.Name}: y is on the input's device");
+        var dX = module.Backward(c.Tensor("dy", device));
         AssertClose(dX, c["dx"], $"{c.Name}: dX");
         Assert.That(x.ToArray(), Is.EqualTo(xCopy), $"{c.Name}: the layer modified its input");
 
