@@ -74,8 +74,7 @@ public static class IdxDatasetLoader
                 throw new InvalidDataException($"IDX file '{labelsPath}': label {lab[i]} at index {i} is outside [0, {classNames.Count}).");
         }
         var px = new float[images.Data.Length];
-        const float scale = 1f / 255f;
-        for (int i = 0; i < px.Length; i++) px[i] = images.Data[i] * scale;
+        for (int i = 0; i < px.Length; i++) px[i] = images.Data[i] / 255f; // exact division, as torchvision's ToTensor
         return new Dataset(px, lab, 1, rows, cols, classNames, name);
     }
 

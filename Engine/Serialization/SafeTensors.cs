@@ -240,6 +240,21 @@ public static class SafeTensors
         }
         using (doc)
         {
+            try
+            {
+                return ParseHeader(file, doc, dataStart, dataLength);
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
+            {
+                // Strings the JSON parser accepted but .NET cannot represent (e.g. an escaped lone surrogate).
+                throw Bad(file, $"the header holds an unreadable value: {e.Message}");
+            }
+        }
+    }
+
+    private static SafeTensorsHeader ParseHeader(string file, JsonDocument doc, long dataStart, long dataLength)
+    {
+        {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw Bad(file, $"the header must be a JSON object but is {doc.RootElement.ValueKind}");
             var tensors = new List<SafeTensorInfo>();
