@@ -86,6 +86,10 @@ public sealed class DataLoader : IDisposable
     private readonly IDevice _device;
     private readonly CancellationTokenSource _disposed = new();
     private int _isDisposed;
+    private int _queued;
+
+    /// <summary>How many batches the worker of the current (latest) epoch has queued so far (for tests and diagnostics).</summary>
+    internal int BatchesQueued => Volatile.Read(ref _queued);
 
     /// <summary>Creates a loader over <paramref name="dataset"/>.</summary>
     /// <param name="dataset">The samples.</param>
@@ -179,6 +183,7 @@ public sealed class DataLoader : IDisposable
         for (int i = 0; i < depth + 1; i++) free.Add(new float[BatchSize * _data.ImageSize]);
         var order = Order(epoch);
         Exception? failure = null;
+        Volatile.Write(ref _queued, 0);
         var worker = new Thread(() =>
         {
             try
@@ -188,6 +193,7 @@ public sealed class DataLoader : IDisposable
                     var host = free.Take(stop.Token);
                     var labels = Fill(order, epoch, b, host);
                     ready.Add((host, labels, b), stop.Token);
+                    Interlocked.Increment(ref _queued);
                 }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
