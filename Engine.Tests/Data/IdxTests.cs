@@ -156,6 +156,17 @@ public class IdxTests
     }
 
     [Test]
+    public void GzipChecksumAndLengthTrailerAreVerified([Values(8, 7, 4, 1)] int fromEnd)
+    {
+        // The last 8 bytes of a gzip member are CRC-32 (4) and ISIZE (4); corrupting either must be detected.
+        var gz = IdxFiles.Gzip(IdxFiles.Images(6, 4, 4, 2));
+        gz[^fromEnd] ^= 0x01;
+        var path = WriteFile("crc.gz", gz);
+        var ex = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path))!;
+        Assert.That(ex.Message, Does.Contain(path));
+    }
+
+    [Test]
     public void PairWithDifferentCountsIsRefused()
     {
         var img = WriteFile("i", IdxFiles.Images(5, 2, 2, 1));
