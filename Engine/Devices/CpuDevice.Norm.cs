@@ -1,0 +1,196 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+
+namespace ConvEngine;
+
+// Fast batch-norm kernels over x viewed as [outer, channels, inner] (NCHW: outer = N, inner = H·W).
+//   statistics  mean[c] = Σ x / M,  var[c] = Σ (x − mean)² / M          (M = outer·inner, biased)
+//   forward     y = (x − mean[c])·(invStd[c]·gamma[c]) + beta[c]
+//   backward    dBeta[c] += Σ dY,  dGamma[c] += Σ dY·x̂                   (accumulated)
+//               dX = invStd/M·(M·g − Σg − x̂·Σ(g·x̂)), g = dY·gamma        (batch statistics)
+//               dX = dY·gamma·invStd                                      (fixed statistics)
+// SIMD (Vector<float>) runs along the contiguous inner dimension; sums are taken in float vector lanes over blocks of
+// NormBlock elements and each block's total is added in double, so long rows keep about double accuracy.
+// Threads: statistics and backward give one channel to one work item (a channel's sums are computed serially, so the result
+// does not depend on the thread count at all); forward splits the rows (o, c) into contiguous chunks.
+public sealed partial class CpuDevice
+{
+    private const int NormBlock = 512;
+    private const int NormParallelThreshold = 1 << 15;
+
+    /// <inheritdoc/>
+    public override void BatchNormStatistics(Tensor x, int outer, int channels, int inner, Tensor mean, Tensor variance)
+    {
+        long total = (long)outer * channels * inner;
+        NeedLength(x, total, nameof(x));
+        NeedLength(mean, channels, nameof(mean));
+        NeedLength(variance, channels, nameof(variance));
+        float[] xs = A(x), ms = A(mean), vs = A(variance);
+        int m = outer * inner;
+        void Channel(int c)
+        {
+            double s = 0;
+            for (int o = 0; o < outer; o++) s += NormSum(xs.AsSpan((o * channels + c) * inner, inner));
+            double mu = m == 0 ? double.NaN : s / m;
+            float muf = (float)mu;
+            double v = 0;
+            for (int o = 0; o < outer; o++) v += NormSumSquaredDeviation(xs.AsSpan((o * channels + c) * inner, inner), muf);
+            ms[c] = muf;
+            vs[c] = (float)(v / m);
+        }
+        NormForChannels(channels, total, Channel);
+    }
+
+    /// <inheritdoc/>
+    public override void BatchNormForward(Tensor x, Tensor mean, Tensor invStd, Tensor gamma, Tensor beta, int outer, int channels, int inner, Tensor y)
+    {
+        long total = (long)outer * channels * inner;
+        NeedLength(x, total, nameof(x));
+        NeedLength(y, total, nameof(y));
+        foreach (var (t, name) in new[] { (mean, nameof(mean)), (invStd, nameof(invStd)), (gamma, nameof(gamma)), (beta, nameof(beta)) })
+            NeedLength(t, channels, name);
+        float[] xs = A(x), ys = A(y), mu = A(mean), inv = A(invStd), ga = A(gamma), be = A(beta);
+        int rows = outer * channels;
+        if (rows == 0 || inner == 0) return;
+        int chunks = total < NormParallelThreshold ? 1 : Math.Min(rows, Threads * 4);
+        ParallelFor(chunks, k =>
+        {
+            int r0 = (int)((long)rows * k / chunks), r1 = (int)((long)rows * (k + 1) / chunks);
+            for (int r = r0; r < r1; r++)
+            {
+                int c = r % channels;
+                NormAffineRow(xs.AsSpan(r * inner, inner), mu[c], inv[c] * ga[c], be[c], ys.AsSpan(r * inner, inner));
+            }
+        });
+    }
+
+    /// <inheritdoc/>
+    public override void BatchNormBackward(Tensor x, Tensor dY, Tensor mean, Tensor invStd, Tensor gamma, int outer, int channels, int inner,
+                                           bool batchStatistics, Tensor dX, Tensor dGamma, Tensor dBeta)
+    {
+        long total = (long)outer * channels * inner;
+        NeedLength(x, total, nameof(x));
+        NeedLength(dY, total, nameof(dY));
+        NeedLength(dX, total, nameof(dX));
+        foreach (var (t, name) in new[] { (mean, nameof(mean)), (invStd, nameof(invStd)), (gamma, nameof(gamma)), (dGamma, nameof(dGamma)), (dBeta, nameof(dBeta)) })
+            NeedLength(t, channels, name);
+        float[] xs = A(x), gs = A(dY), dxs = A(dX), mu = A(mean), inv = A(invStd), ga = A(gamma), dga = A(dGamma), dbe = A(dBeta);
+        int m = outer * inner;
+        void Channel(int c)
+        {
+            float muc = mu[c], invc = inv[c], gac = ga[c];
+            double sumDy = 0, sumDyDev = 0;
+            for (int o = 0; o < outer; o++)
+            {
+                int off = (o * channels + c) * inner;
+                var (rowSum, rowDot) = NormSumAndDot(gs.AsSpan(off, inner), xs.AsSpan(off, inner), muc);
+                sumDy += rowSum;
+                sumDyDev += rowDot;
+            }
+            double sumDyXhat = sumDyDev * invc;
+            dga[c] += (float)sumDyXhat;
+            dbe[c] += (float)sumDy;
+            // dX = a·dY + b·(x − mean) + d
+            float a = gac * invc, b = 0, d = 0;
+            if (batchStatistics && m > 0)
+            {
+                b = (float)(-(double)gac * invc * invc * sumDyXhat / m);
+                d = (float)(-(double)gac * invc * sumDy / m);
+            }
+            for (int o = 0; o < outer; o++)
+            {
+                int off = (o * channels + c) * inner;
+                NormBackwardRow(gs.AsSpan(off, inner), xs.AsSpan(off, inner), muc, a, b, d, dxs.AsSpan(off, inner));
+            }
+        }
+        NormForChannels(channels, total, Channel);
+    }
+
+    /// <summary>Runs one work item per channel, threaded only when the tensor is large enough to pay for it.</summary>
+    private void NormForChannels(int channels, long total, Action<int> channel)
+    {
+        if (total < NormParallelThreshold) { for (int c = 0; c < channels; c++) channel(c); }
+        else ParallelFor(channels, channel);
+    }
+
+    /// <summary>Σ x: float vector lanes within blocks of <see cref="NormBlock"/>, blocks added in double.</summary>
+    private static double NormSum(ReadOnlySpan<float> x)
+    {
+        double total = 0;
+        int w = Vector<float>.Count;
+        for (int b = 0; b < x.Length; b += NormBlock)
+        {
+            var seg = x.Slice(b, Math.Min(NormBlock, x.Length - b));
+            var vs = MemoryMarshal.Cast<float, Vector<float>>(seg);
+            var acc = Vector<float>.Zero;
+            foreach (var v in vs) acc += v;
+            float s = Vector.Sum(acc);
+            for (int i = vs.Length * w; i < seg.Length; i++) s += seg[i];
+            total += s;
+        }
+        return total;
+    }
+
+    /// <summary>Σ (x − mu)², blocked as <see cref="NormSum"/>.</summary>
+    private static double NormSumSquaredDeviation(ReadOnlySpan<float> x, float mu)
+    {
+        double total = 0;
+        int w = Vector<float>.Count;
+        var vmu = new Vector<float>(mu);
+        for (int b = 0; b < x.Length; b += NormBlock)
+        {
+            var seg = x.Slice(b, Math.Min(NormBlock, x.Length - b));
+            var vs = MemoryMarshal.Cast<float, Vector<float>>(seg);
+            var acc = Vector<float>.Zero;
+            foreach (var v in vs) { var d = v - vmu; acc += d * d; }
+            float s = Vector.Sum(acc);
+            for (int i = vs.Length * w; i < seg.Length; i++) { float d = seg[i] - mu; s += d * d; }
+            total += s;
+        }
+        return total;
+    }
+
+    /// <summary>(Σ g, Σ g·(x − mu)), blocked as <see cref="NormSum"/>.</summary>
+    private static (double Sum, double Dot) NormSumAndDot(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float mu)
+    {
+        double sum = 0, dot = 0;
+        int w = Vector<float>.Count;
+        var vmu = new Vector<float>(mu);
+        for (int b = 0; b < g.Length; b += NormBlock)
+        {
+            int len = Math.Min(NormBlock, g.Length - b);
+            var gseg = g.Slice(b, len);
+            var xseg = x.Slice(b, len);
+            var gv = MemoryMarshal.Cast<float, Vector<float>>(gseg);
+            var xv = MemoryMarshal.Cast<float, Vector<float>>(xseg);
+            Vector<float> accS = Vector<float>.Zero, accD = Vector<float>.Zero;
+            for (int i = 0; i < gv.Length; i++) { accS += gv[i]; accD += gv[i] * (xv[i] - vmu); }
+            float s = Vector.Sum(accS), d = Vector.Sum(accD);
+            for (int i = gv.Length * w; i < len; i++) { s += gseg[i]; d += gseg[i] * (xseg[i] - mu); }
+            sum += s;
+            dot += d;
+        }
+        return (sum, dot);
+    }
+
+    /// <summary>y = (x − mu)·scale + shift.</summary>
+    private static void NormAffineRow(ReadOnlySpan<float> x, float mu, float scale, float shift, Span<float> y)
+    {
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var yv = MemoryMarshal.Cast<float, Vector<float>>(y);
+        Vector<float> vmu = new(mu), vs = new(scale), vb = new(shift);
+        for (int i = 0; i < xv.Length; i++) yv[i] = (xv[i] - vmu) * vs + vb;
+        for (int i = xv.Length * Vector<float>.Count; i < x.Length; i++) y[i] = (x[i] - mu) * scale + shift;
+    }
+
+    /// <summary>dX = a·g + (b·(x − mu) + d).</summary>
+    private static void NormBackwardRow(ReadOnlySpan<float> g, ReadOnlySpan<float> x, float mu, float a, float b, float d, Span<float> dX)
+    {
+        var gv = MemoryMarshal.Cast<float, Vector<float>>(g);
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var dv = MemoryMarshal.Cast<float, Vector<float>>(dX);
+        Vector<float> vmu = new(mu), va = new(a), vb = new(b), vd = new(d);
+        for (int i = 0; i < gv.Length; i++) dv[i] = va * gv[i] + (vb * (xv[i] - vmu) + vd);
+        for (int i = gv.Length * Vector<float>.Count; i < g.Length; i++) dX[i] = a * g[i] + (b * (x[i] - mu) + d);
+    }
+}
