@@ -11,7 +11,7 @@ public class NormKernelTests
     [
         (1, 1, 2), (2, 1, 1), (2, 3, 1), (5, 7, 1), (64, 33, 1), (3, 2, 3), (2, 4, 7), (4, 3, 8), (3, 5, 9), (2, 6, 15),
         (2, 2, 16), (3, 3, 17), (1, 4, 31), (2, 3, 33), (5, 2, 49), (2, 8, 63), (4, 4, 64), (3, 2, 65), (2, 3, 100),
-        (2, 2, 511), (2, 2, 513), (1, 3, 1030), (8, 16, 196), (4, 64, 144), (2, 5, 4099),
+        (2, 2, 511), (2, 2, 513), (1, 3, 1030), (8, 16, 196), (4, 64, 144), (2, 5, 4099), (1100, 33, 1), (700, 17, 5),
     ];
 
     private static IEnumerable<TestCaseData> Cases() => Shapes.Select(s => new TestCaseData(s.Outer, s.Channels, s.Inner));
@@ -93,10 +93,9 @@ public class NormKernelTests
         }
     }
 
-    [Test]
-    public void ResultsDoNotDependOnTheThreadCount()
+    [TestCase(8, 24, 300), TestCase(2000, 33, 1), TestCase(700, 20, 3)] // large enough to take the threaded paths
+    public void ResultsDoNotDependOnTheThreadCount(int outer, int channels, int inner)
     {
-        int outer = 8, channels = 24, inner = 300; // large enough to take the threaded path
         int n = outer * channels * inner;
         var rng = new Random(9);
         var xs = Data(rng, n, 2f);

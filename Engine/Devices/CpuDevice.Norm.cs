@@ -9,7 +9,9 @@ namespace ConvEngine;
 //   backward    dBeta[c] += Σ dY,  dGamma[c] += Σ dY·x̂                   (accumulated)
 //               dX = invStd/M·(M·g − Σg − x̂·Σ(g·x̂)), g = dY·gamma        (batch statistics)
 //               dX = dY·gamma·invStd                                      (fixed statistics)
-// SIMD (Vector<float>) runs along the contiguous inner dimension; sums are taken in float vector lanes over blocks of
+// Rows shorter than a vector (BatchNorm1d on [N, C] has inner = 1) take a contiguous scalar path with per-channel double sums,
+// and the forward with inner = 1 is vectorised across channels instead.
+// Otherwise SIMD (Vector<float>) runs along the contiguous inner dimension; sums are taken in float vector lanes over blocks of
 // NormBlock elements and each block's total is added in double, so long rows keep about double accuracy.
 // Threads: statistics and backward give one channel to one work item (a channel's sums are computed serially, so the result
 // does not depend on the thread count at all); forward splits the rows (o, c) into contiguous chunks.
@@ -27,6 +29,31 @@ public sealed partial class CpuDevice
         NeedLength(variance, channels, nameof(variance));
         float[] xs = A(x), ms = A(mean), vs = A(variance);
         int m = outer * inner;
+        if (inner < Vector<float>.Count)
+        {
+            // Short rows (BatchNorm1d on [N, C]: inner = 1): walk x contiguously, one double accumulator per channel.
+            NormForChannelRanges(channels, total, (c0, c1) =>
+            {
+                var s = new double[c1 - c0];
+                for (int o = 0; o < outer; o++)
+                    for (int c = c0; c < c1; c++)
+                    {
+                        int off = (o * channels + c) * inner;
+                        for (int i = 0; i < inner; i++) s[c - c0] += xs[off + i];
+                    }
+                var v = new double[c1 - c0];
+                for (int c = c0; c < c1; c++) s[c - c0] /= m;
+                for (int o = 0; o < outer; o++)
+                    for (int c = c0; c < c1; c++)
+                    {
+                        int off = (o * channels + c) * inner;
+                        double mu = s[c - c0];
+                        for (int i = 0; i < inner; i++) { double d = xs[off + i] - mu; v[c - c0] += d * d; }
+                    }
+                for (int c = c0; c < c1; c++) { ms[c] = (float)s[c - c0]; vs[c] = (float)(v[c - c0] / m); }
+            });
+            return;
+        }
         void Channel(int c)
         {
             double s = 0;
@@ -52,6 +79,19 @@ public sealed partial class CpuDevice
         float[] xs = A(x), ys = A(y), mu = A(mean), inv = A(invStd), ga = A(gamma), be = A(beta);
         int rows = outer * channels;
         if (rows == 0 || inner == 0) return;
+        if (inner == 1)
+        {
+            // [N, C]: vectorise across channels, y[o, :] = (x[o, :] − mean)·(invStd·gamma) + beta.
+            var scale = new float[channels];
+            for (int c = 0; c < channels; c++) scale[c] = inv[c] * ga[c];
+            int parts = total < NormParallelThreshold ? 1 : Math.Min(outer, Threads * 4);
+            ParallelFor(parts, k =>
+            {
+                int o0 = (int)((long)outer * k / parts), o1 = (int)((long)outer * (k + 1) / parts);
+                for (int o = o0; o < o1; o++) NormAffineAcross(xs.AsSpan(o * channels, channels), mu, scale, be, ys.AsSpan(o * channels, channels));
+            });
+            return;
+        }
         int chunks = total < NormParallelThreshold ? 1 : Math.Min(rows, Threads * 4);
         ParallelFor(chunks, k =>
         {
@@ -76,6 +116,43 @@ public sealed partial class CpuDevice
             NeedLength(t, channels, name);
         float[] xs = A(x), gs = A(dY), dxs = A(dX), mu = A(mean), inv = A(invStd), ga = A(gamma), dga = A(dGamma), dbe = A(dBeta);
         int m = outer * inner;
+        if (inner < Vector<float>.Count)
+        {
+            // Short rows: walk contiguously with per-channel double sums, then write dX row by row.
+            NormForChannelRanges(channels, total, (c0, c1) =>
+            {
+                int len = c1 - c0;
+                var sumDy = new double[len]; var sumDyDev = new double[len];
+                for (int o = 0; o < outer; o++)
+                    for (int c = c0; c < c1; c++)
+                    {
+                        int off = (o * channels + c) * inner;
+                        float muc = mu[c];
+                        for (int i = 0; i < inner; i++) { float g = gs[off + i]; sumDy[c - c0] += g; sumDyDev[c - c0] += (double)g * (xs[off + i] - muc); }
+                    }
+                var ca = new float[len]; var cb = new float[len]; var cd = new float[len];
+                for (int c = c0; c < c1; c++)
+                {
+                    int j = c - c0;
+                    double sumDyXhat = sumDyDev[j] * inv[c];
+                    dga[c] += (float)sumDyXhat;
+                    dbe[c] += (float)sumDy[j];
+                    ca[j] = ga[c] * inv[c];
+                    if (batchStatistics && m > 0)
+                    {
+                        cb[j] = (float)(-(double)ga[c] * inv[c] * inv[c] * sumDyXhat / m);
+                        cd[j] = (float)(-(double)ga[c] * inv[c] * sumDy[j] / m);
+                    }
+                }
+                for (int o = 0; o < outer; o++)
+                    for (int c = c0; c < c1; c++)
+                    {
+                        int off = (o * channels + c) * inner, j = c - c0;
+                        for (int i = 0; i < inner; i++) dxs[off + i] = ca[j] * gs[off + i] + (cb[j] * (xs[off + i] - mu[c]) + cd[j]);
+                    }
+            });
+            return;
+        }
         void Channel(int c)
         {
             float muc = mu[c], invc = inv[c], gac = ga[c];
@@ -111,6 +188,25 @@ public sealed partial class CpuDevice
     {
         if (total < NormParallelThreshold) { for (int c = 0; c < channels; c++) channel(c); }
         else ParallelFor(channels, channel);
+    }
+
+    /// <summary>Splits the channels into contiguous ranges, one work item each (one range when the tensor is small).</summary>
+    private void NormForChannelRanges(int channels, long total, Action<int, int> range)
+    {
+        int parts = total < NormParallelThreshold ? 1 : Math.Min(channels, Threads);
+        ParallelFor(parts, k => range((int)((long)channels * k / parts), (int)((long)channels * (k + 1) / parts)));
+    }
+
+    /// <summary>y[c] = (x[c] − mu[c])·scale[c] + shift[c], vectorised over c.</summary>
+    private static void NormAffineAcross(ReadOnlySpan<float> x, ReadOnlySpan<float> mu, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, Span<float> y)
+    {
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var mv = MemoryMarshal.Cast<float, Vector<float>>(mu[..x.Length]);
+        var sv = MemoryMarshal.Cast<float, Vector<float>>(scale[..x.Length]);
+        var bv = MemoryMarshal.Cast<float, Vector<float>>(shift[..x.Length]);
+        var yv = MemoryMarshal.Cast<float, Vector<float>>(y);
+        for (int i = 0; i < xv.Length; i++) yv[i] = (xv[i] - mv[i]) * sv[i] + bv[i];
+        for (int i = xv.Length * Vector<float>.Count; i < x.Length; i++) y[i] = (x[i] - mu[i]) * scale[i] + shift[i];
     }
 
     /// <summary>Σ x: float vector lanes within blocks of <see cref="NormBlock"/>, blocks added in double.</summary>
