@@ -9,8 +9,8 @@ namespace ConvEngine;
 //   backward    dBeta[c] += Σ dY,  dGamma[c] += Σ dY·x̂                   (accumulated)
 //               dX = invStd/M·(M·g − Σg − x̂·Σ(g·x̂)), g = dY·gamma        (batch statistics)
 //               dX = dY·gamma·invStd                                      (fixed statistics)
-// Rows shorter than a vector (BatchNorm1d on [N, C] has inner = 1) take a contiguous scalar path with per-channel double sums,
-// and the forward with inner = 1 is vectorised across channels instead.
+// BatchNorm1d on [N, C] (inner = 1) is vectorised across channels instead: per-channel float partials over blocks of
+// NormRowBlock rows, flushed into double. Other rows shorter than a vector take a contiguous scalar path with double sums.
 // Otherwise SIMD (Vector<float>) runs along the contiguous inner dimension; sums are taken in float vector lanes over blocks of
 // NormBlock elements and each block's total is added in double, so long rows keep about double accuracy.
 // Threads: statistics and backward give one channel to one work item (a channel's sums are computed serially, so the result
@@ -19,6 +19,7 @@ public sealed partial class CpuDevice
 {
     private const int NormBlock = 512;
     private const int NormParallelThreshold = 1 << 15;
+    private const int NormRowBlock = 64;
 
     /// <inheritdoc/>
     public override void BatchNormStatistics(Tensor x, int outer, int channels, int inner, Tensor mean, Tensor variance)
@@ -29,9 +30,35 @@ public sealed partial class CpuDevice
         NeedLength(variance, channels, nameof(variance));
         float[] xs = A(x), ms = A(mean), vs = A(variance);
         int m = outer * inner;
+        if (inner == 1)
+        {
+            // [N, C]: vectorise across channels; float partials over blocks of NormRowBlock rows, flushed into double.
+            NormForChannelRanges(channels, total, (c0, c1) =>
+            {
+                int len = c1 - c0;
+                var s = new double[len]; var acc = new float[len];
+                for (int o0 = 0; o0 < outer; o0 += NormRowBlock)
+                {
+                    Array.Clear(acc);
+                    for (int o = o0; o < Math.Min(outer, o0 + NormRowBlock); o++) NormAccumulate(acc, xs.AsSpan(o * channels + c0, len));
+                    for (int j = 0; j < len; j++) s[j] += acc[j];
+                }
+                var muf = new float[len];
+                for (int j = 0; j < len; j++) muf[j] = (float)(s[j] / m);
+                var v = new double[len];
+                for (int o0 = 0; o0 < outer; o0 += NormRowBlock)
+                {
+                    Array.Clear(acc);
+                    for (int o = o0; o < Math.Min(outer, o0 + NormRowBlock); o++) NormAccumulateSquaredDeviation(acc, xs.AsSpan(o * channels + c0, len), muf);
+                    for (int j = 0; j < len; j++) v[j] += acc[j];
+                }
+                for (int j = 0; j < len; j++) { ms[c0 + j] = muf[j]; vs[c0 + j] = (float)(v[j] / m); }
+            });
+            return;
+        }
         if (inner < Vector<float>.Count)
         {
-            // Short rows (BatchNorm1d on [N, C]: inner = 1): walk x contiguously, one double accumulator per channel.
+            // Short rows (inner < vector width): walk x contiguously, one double accumulator per channel.
             NormForChannelRanges(channels, total, (c0, c1) =>
             {
                 var s = new double[c1 - c0];
@@ -116,6 +143,41 @@ public sealed partial class CpuDevice
             NeedLength(t, channels, name);
         float[] xs = A(x), gs = A(dY), dxs = A(dX), mu = A(mean), inv = A(invStd), ga = A(gamma), dga = A(dGamma), dbe = A(dBeta);
         int m = outer * inner;
+        if (inner == 1)
+        {
+            // [N, C]: vectorise across channels as the statistics do, then dX[o, :] = a·dY + (b·(x − mean) + d) per row.
+            NormForChannelRanges(channels, total, (c0, c1) =>
+            {
+                int len = c1 - c0;
+                var sumDy = new double[len]; var sumDyDev = new double[len];
+                var accS = new float[len]; var accD = new float[len];
+                var muc = mu.AsSpan(c0, len);
+                for (int o0 = 0; o0 < outer; o0 += NormRowBlock)
+                {
+                    Array.Clear(accS); Array.Clear(accD);
+                    for (int o = o0; o < Math.Min(outer, o0 + NormRowBlock); o++)
+                        NormAccumulateSumAndDot(accS, accD, gs.AsSpan(o * channels + c0, len), xs.AsSpan(o * channels + c0, len), muc);
+                    for (int j = 0; j < len; j++) { sumDy[j] += accS[j]; sumDyDev[j] += accD[j]; }
+                }
+                var ca = new float[len]; var cb = new float[len]; var cd = new float[len];
+                for (int j = 0; j < len; j++)
+                {
+                    int c = c0 + j;
+                    double sumDyXhat = sumDyDev[j] * inv[c];
+                    dga[c] += (float)sumDyXhat;
+                    dbe[c] += (float)sumDy[j];
+                    ca[j] = ga[c] * inv[c];
+                    if (batchStatistics)
+                    {
+                        cb[j] = (float)(-(double)ga[c] * inv[c] * inv[c] * sumDyXhat / m);
+                        cd[j] = (float)(-(double)ga[c] * inv[c] * sumDy[j] / m);
+                    }
+                }
+                for (int o = 0; o < outer; o++)
+                    NormBackwardAcross(gs.AsSpan(o * channels + c0, len), xs.AsSpan(o * channels + c0, len), muc, ca, cb, cd, dxs.AsSpan(o * channels + c0, len));
+            });
+            return;
+        }
         if (inner < Vector<float>.Count)
         {
             // Short rows: walk contiguously with per-channel double sums, then write dX row by row.
@@ -209,6 +271,52 @@ public sealed partial class CpuDevice
         for (int i = xv.Length * Vector<float>.Count; i < x.Length; i++) y[i] = (x[i] - mu[i]) * scale[i] + shift[i];
     }
 
+    /// <summary>acc[j] += x[j], vectorised.</summary>
+    private static void NormAccumulate(Span<float> acc, ReadOnlySpan<float> x)
+    {
+        var av = MemoryMarshal.Cast<float, Vector<float>>(acc);
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        for (int i = 0; i < av.Length; i++) av[i] += xv[i];
+        for (int i = av.Length * Vector<float>.Count; i < acc.Length; i++) acc[i] += x[i];
+    }
+
+    /// <summary>acc[j] += (x[j] − mu[j])², vectorised.</summary>
+    private static void NormAccumulateSquaredDeviation(Span<float> acc, ReadOnlySpan<float> x, ReadOnlySpan<float> mu)
+    {
+        var av = MemoryMarshal.Cast<float, Vector<float>>(acc);
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var mv = MemoryMarshal.Cast<float, Vector<float>>(mu);
+        for (int i = 0; i < av.Length; i++) { var d = xv[i] - mv[i]; av[i] += d * d; }
+        for (int i = av.Length * Vector<float>.Count; i < acc.Length; i++) { float d = x[i] - mu[i]; acc[i] += d * d; }
+    }
+
+    /// <summary>accS[j] += g[j]; accD[j] += g[j]·(x[j] − mu[j]), vectorised.</summary>
+    private static void NormAccumulateSumAndDot(Span<float> accS, Span<float> accD, ReadOnlySpan<float> g, ReadOnlySpan<float> x, ReadOnlySpan<float> mu)
+    {
+        var sv = MemoryMarshal.Cast<float, Vector<float>>(accS);
+        var dv = MemoryMarshal.Cast<float, Vector<float>>(accD);
+        var gv = MemoryMarshal.Cast<float, Vector<float>>(g);
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var mv = MemoryMarshal.Cast<float, Vector<float>>(mu);
+        for (int i = 0; i < sv.Length; i++) { sv[i] += gv[i]; dv[i] += gv[i] * (xv[i] - mv[i]); }
+        for (int i = sv.Length * Vector<float>.Count; i < accS.Length; i++) { accS[i] += g[i]; accD[i] += g[i] * (x[i] - mu[i]); }
+    }
+
+    /// <summary>dX[j] = a[j]·g[j] + (b[j]·(x[j] − mu[j]) + d[j]), vectorised.</summary>
+    private static void NormBackwardAcross(ReadOnlySpan<float> g, ReadOnlySpan<float> x, ReadOnlySpan<float> mu,
+                                           ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> d, Span<float> dX)
+    {
+        var gv = MemoryMarshal.Cast<float, Vector<float>>(g);
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var mv = MemoryMarshal.Cast<float, Vector<float>>(mu);
+        var av = MemoryMarshal.Cast<float, Vector<float>>(a);
+        var bv = MemoryMarshal.Cast<float, Vector<float>>(b);
+        var cv = MemoryMarshal.Cast<float, Vector<float>>(d);
+        var ov = MemoryMarshal.Cast<float, Vector<float>>(dX);
+        for (int i = 0; i < gv.Length; i++) ov[i] = av[i] * gv[i] + (bv[i] * (xv[i] - mv[i]) + cv[i]);
+        for (int i = gv.Length * Vector<float>.Count; i < g.Length; i++) dX[i] = a[i] * g[i] + (b[i] * (x[i] - mu[i]) + d[i]);
+    }
+
     /// <summary>Σ x: float vector lanes within blocks of <see cref="NormBlock"/>, blocks added in double.</summary>
     private static double NormSum(ReadOnlySpan<float> x)
     {
@@ -218,9 +326,11 @@ public sealed partial class CpuDevice
         {
             var seg = x.Slice(b, Math.Min(NormBlock, x.Length - b));
             var vs = MemoryMarshal.Cast<float, Vector<float>>(seg);
-            var acc = Vector<float>.Zero;
-            foreach (var v in vs) acc += v;
-            float s = Vector.Sum(acc);
+            Vector<float> a0 = Vector<float>.Zero, a1 = Vector<float>.Zero; // two chains hide the add latency
+            int k = 0;
+            for (; k + 1 < vs.Length; k += 2) { a0 += vs[k]; a1 += vs[k + 1]; }
+            if (k < vs.Length) a0 += vs[k];
+            float s = Vector.Sum(a0 + a1);
             for (int i = vs.Length * w; i < seg.Length; i++) s += seg[i];
             total += s;
         }
@@ -237,9 +347,11 @@ public sealed partial class CpuDevice
         {
             var seg = x.Slice(b, Math.Min(NormBlock, x.Length - b));
             var vs = MemoryMarshal.Cast<float, Vector<float>>(seg);
-            var acc = Vector<float>.Zero;
-            foreach (var v in vs) { var d = v - vmu; acc += d * d; }
-            float s = Vector.Sum(acc);
+            Vector<float> a0 = Vector<float>.Zero, a1 = Vector<float>.Zero;
+            int k = 0;
+            for (; k + 1 < vs.Length; k += 2) { var d0 = vs[k] - vmu; var d1 = vs[k + 1] - vmu; a0 += d0 * d0; a1 += d1 * d1; }
+            if (k < vs.Length) { var d0 = vs[k] - vmu; a0 += d0 * d0; }
+            float s = Vector.Sum(a0 + a1);
             for (int i = vs.Length * w; i < seg.Length; i++) { float d = seg[i] - mu; s += d * d; }
             total += s;
         }
@@ -259,9 +371,15 @@ public sealed partial class CpuDevice
             var xseg = x.Slice(b, len);
             var gv = MemoryMarshal.Cast<float, Vector<float>>(gseg);
             var xv = MemoryMarshal.Cast<float, Vector<float>>(xseg);
-            Vector<float> accS = Vector<float>.Zero, accD = Vector<float>.Zero;
-            for (int i = 0; i < gv.Length; i++) { accS += gv[i]; accD += gv[i] * (xv[i] - vmu); }
-            float s = Vector.Sum(accS), d = Vector.Sum(accD);
+            Vector<float> s0 = Vector<float>.Zero, s1 = Vector<float>.Zero, d0 = Vector<float>.Zero, d1 = Vector<float>.Zero;
+            int k = 0;
+            for (; k + 1 < gv.Length; k += 2)
+            {
+                s0 += gv[k]; d0 += gv[k] * (xv[k] - vmu);
+                s1 += gv[k + 1]; d1 += gv[k + 1] * (xv[k + 1] - vmu);
+            }
+            if (k < gv.Length) { s0 += gv[k]; d0 += gv[k] * (xv[k] - vmu); }
+            float s = Vector.Sum(s0 + s1), d = Vector.Sum(d0 + d1);
             for (int i = gv.Length * w; i < len; i++) { s += gseg[i]; d += gseg[i] * (xseg[i] - mu); }
             sum += s;
             dot += d;
