@@ -101,6 +101,7 @@ public abstract class BatchNormBase : Module
         else
         {
             mean = RunningMean.Clone();
+            mean.Name = null;
             invStd = new Tensor(Device, c);
             Device.Unary(UnaryOp.RsqrtPlus, Eps, RunningVar, invStd);
         }
