@@ -1,4 +1,3 @@
-#if CONVENGINE_FIXTURES_OPTIM // enabled once ConvEngine.Optim is merged
 using ConvEngine.NN;
 using ConvEngine.Optim;
 using NUnit.Framework;
@@ -43,9 +42,4 @@ public partial class PyTorchFixtureTests
                 PyTorchFixtures.AssertClose(parameters[i].Value, v[i], $"{c.Name}: parameter {i} after step {step + 1}");
         }
     }
-
-    [Test]
-    public void OptimizerFixtureFamilyIsComplete() => Assert.That(PyTorchFixtures.Load("optimizers"), Has.Length.GreaterThanOrEqualTo(12));
-
 }
-#endif

@@ -41,13 +41,25 @@ public partial class PyTorchFixtureTests
         PyTorchFixtures.RunLayerCase(c, m, dev);
     }
 
-    /// <summary>Guards against a fixture file silently losing its cases (each family has a test method above or in a partial file).</summary>
-    [TestCase("linear", 3)]
+    /// <summary>Guards against a fixture file silently losing cases, and against a fixture file that no test reads.</summary>
+    [TestCase("conv2d", 15)]
+    [TestCase("pooling", 9)]
     [TestCase("activations", 7)]
+    [TestCase("linear", 3)]
+    [TestCase("batchnorm", 6)]
+    [TestCase("losses", 7)]
+    [TestCase("optimizers", 12)]
     public void FixtureFamilyIsComplete(string family, int minCases)
     {
         var cases = PyTorchFixtures.Load(family);
         Assert.That(cases, Has.Length.GreaterThanOrEqualTo(minCases));
         Assert.That(cases.Select(c => c.Name).Distinct().Count(), Is.EqualTo(cases.Length), "case names are unique");
+    }
+
+    [Test]
+    public void EveryFixtureFileHasATest()
+    {
+        var files = System.IO.Directory.GetFiles(PyTorchFixtures.Directory, "*.json").Select(Path.GetFileNameWithoutExtension);
+        Assert.That(files, Is.EquivalentTo(new[] { "conv2d", "pooling", "activations", "linear", "batchnorm", "losses", "optimizers" }));
     }
 }
