@@ -192,6 +192,8 @@ def batchnorm_cases():
     add("bn1d_train", 504, "BatchNorm1d", (8, 5))
     add("bn1d_train_momentum0.5", 505, "BatchNorm1d", (4, 3), momentum=0.5)
     add("bn1d_eval", 506, "BatchNorm1d", (6, 4), mode="eval")
+    add("bn1d_train_3d", 507, "BatchNorm1d", (3, 4, 5))
+    add("bn1d_eval_3d", 508, "BatchNorm1d", (2, 3, 6), mode="eval")
     return cases
 
 
@@ -280,6 +282,130 @@ def optim_cases():
     return cases
 
 
+# ---------------------------------------------------------------- small networks end to end
+
+def network_cases():
+    """nn.Sequential models trained one step: CE loss, dX, every gradient (state_dict names "0.weight", ...), buffers, and
+    the parameters after one optimizer step."""
+    cases = []
+
+    def layer(kind, **args):
+        if kind == "Conv2d":
+            full = {"in_channels": args["in_channels"], "out_channels": args["out_channels"],
+                    "kernel_size": pair(args["kernel_size"]), "stride": pair(args.get("stride", 1)),
+                    "padding": pair(args.get("padding", 0)), "dilation": pair(args.get("dilation", 1)),
+                    "groups": args.get("groups", 1), "bias": args.get("bias", True),
+                    "padding_mode": args.get("padding_mode", "zeros")}
+            m = nn.Conv2d(full["in_channels"], full["out_channels"], tuple(full["kernel_size"]),
+                          stride=tuple(full["stride"]), padding=tuple(full["padding"]), dilation=tuple(full["dilation"]),
+                          groups=full["groups"], bias=full["bias"], padding_mode=full["padding_mode"])
+            return m, full
+        if kind == "BatchNorm2d" or kind == "BatchNorm1d":
+            full = {"num_features": args["num_features"], "eps": 1e-5, "momentum": 0.1}
+            return getattr(nn, kind)(full["num_features"]), full
+        if kind == "MaxPool2d":
+            full = {"kernel_size": args["kernel_size"], "stride": args.get("stride", args["kernel_size"]),
+                    "padding": args.get("padding", 0)}
+            return nn.MaxPool2d(full["kernel_size"], full["stride"], full["padding"]), full
+        if kind == "AvgPool2d":
+            full = {"kernel_size": args["kernel_size"], "stride": args.get("stride", args["kernel_size"]),
+                    "padding": args.get("padding", 0), "count_include_pad": args.get("count_include_pad", True)}
+            return nn.AvgPool2d(full["kernel_size"], full["stride"], full["padding"],
+                                count_include_pad=full["count_include_pad"]), full
+        if kind == "AdaptiveAvgPool2d":
+            return nn.AdaptiveAvgPool2d(tuple(args["output_size"])), {"output_size": list(args["output_size"])}
+        if kind == "Linear":
+            full = {"in_features": args["in_features"], "out_features": args["out_features"], "bias": args.get("bias", True)}
+            return nn.Linear(full["in_features"], full["out_features"], bias=full["bias"]), full
+        if kind == "LeakyReLU":
+            return nn.LeakyReLU(args["negative_slope"]), dict(args)
+        if kind == "ELU":
+            return nn.ELU(args["alpha"]), dict(args)
+        return getattr(nn, kind)(), {}
+
+    def add(name, seed, specs, input_shape, classes, mode, opt_kind, opt_args):
+        seeded(seed)
+        built = [layer(kind, **args) for kind, args in specs]
+        model = nn.Sequential(*[m for m, _ in built])
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                if k.endswith("running_mean"):
+                    v.copy_(0.3 * torch.randn_like(v))
+                elif k.endswith("running_var"):
+                    v.copy_(0.5 + torch.rand_like(v))
+                elif k.endswith("num_batches_tracked"):
+                    v.fill_(2)
+                elif k.endswith("weight") and v.dim() == 1:  # batch-norm gamma
+                    v.copy_(1.0 + 0.3 * torch.randn_like(v))
+                elif k.endswith("bias") and "BatchNorm" in type(model[int(k.split(".")[0])]).__name__:
+                    v.copy_(0.3 * torch.randn_like(v))
+        model.train(mode == "train")
+        state = {k: t(v.to(torch.float32)) for k, v in model.state_dict().items()}
+        x = torch.randn(*input_shape).requires_grad_(True)
+        labels = torch.randint(0, classes, (input_shape[0],))
+        logits = model(x)
+        logits.retain_grad()
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        case = {
+            "name": name, "kind": "Sequential", "mode": mode,
+            "layers": [{"kind": kind, "args": full} for (kind, _), (_, full) in zip(specs, built)],
+            "input": t(x), "labels": labels.tolist(), "state": state,
+            "y": t(logits), "loss": float(loss.item()), "dlogits": t(logits.grad), "dx": t(x.grad),
+            "grads": {k: t(p.grad) for k, p in model.named_parameters()},
+            "buffers_after": {k: t(v.to(torch.float32)) for k, v in model.named_buffers()},
+        }
+        if opt_kind == "SGD":
+            opt = torch.optim.SGD(model.parameters(), lr=opt_args["lr"], momentum=opt_args["momentum"],
+                                  weight_decay=opt_args["weight_decay"])
+        else:
+            opt = torch.optim.Adam(model.parameters(), lr=opt_args["lr"], betas=(opt_args["beta1"], opt_args["beta2"]),
+                                   eps=opt_args["eps"], weight_decay=opt_args["weight_decay"])
+        opt.step()
+        case["optimizer"] = {"kind": opt_kind, "args": opt_args}
+        case["params_after_step"] = {k: t(p) for k, p in model.named_parameters()}
+        cases.append(case)
+
+    cnn = [
+        ("Conv2d", {"in_channels": 3, "out_channels": 6, "kernel_size": 3, "padding": 1, "padding_mode": "reflect"}),
+        ("BatchNorm2d", {"num_features": 6}),
+        ("ReLU", {}),
+        ("MaxPool2d", {"kernel_size": 2}),
+        ("Conv2d", {"in_channels": 6, "out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1, "groups": 2,
+                    "bias": False}),
+        ("ELU", {"alpha": 0.7}),
+        ("AdaptiveAvgPool2d", {"output_size": [2, 2]}),
+        ("Flatten", {}),
+        ("Linear", {"in_features": 32, "out_features": 10}),
+    ]
+    add("cnn_train_sgd", 801, cnn, (3, 3, 10, 10), 10, "train", "SGD",
+        {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-2})
+    cnn2 = [
+        ("Conv2d", {"in_channels": 2, "out_channels": 4, "kernel_size": (3, 5), "padding": (1, 2),
+                    "padding_mode": "replicate"}),
+        ("Tanh", {}),
+        ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False}),
+        ("Conv2d", {"in_channels": 4, "out_channels": 4, "kernel_size": 3, "padding": 2, "dilation": 2, "groups": 4}),
+        ("BatchNorm2d", {"num_features": 4}),
+        ("LeakyReLU", {"negative_slope": 0.1}),
+        ("Flatten", {}),
+        ("Linear", {"in_features": 4 * 4 * 5, "out_features": 6}),
+    ]
+    add("cnn_eval_adam", 802, cnn2, (2, 2, 7, 9), 6, "eval", "Adam",
+        {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 1e-2})
+    # The first Linear's bias sits before a non-linearity, not directly before the batch norm: there its exact gradient
+    # would be zero, the computed one rounding noise, and Adam's first step (±lr·g/|g|) would amplify that noise.
+    mlp = [
+        ("Linear", {"in_features": 12, "out_features": 16}),
+        ("Sigmoid", {}),
+        ("BatchNorm1d", {"num_features": 16}),
+        ("Linear", {"in_features": 16, "out_features": 5, "bias": False}),
+    ]
+    add("mlp_bn1d_train_adam", 803, mlp, (6, 12), 5, "train", "Adam",
+        {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0})
+    return cases
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     families = {
@@ -290,6 +416,7 @@ def main():
         "batchnorm": batchnorm_cases,
         "losses": loss_cases,
         "optimizers": optim_cases,
+        "networks": network_cases,
     }
     total = 0
     for family, make in families.items():

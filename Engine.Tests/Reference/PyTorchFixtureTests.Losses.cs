@@ -28,13 +28,7 @@ public partial class PyTorchFixtureTests
     public void Mse(FixtureCase c, string device)
     {
         var dev = PyTorchFixtures.Device(device);
-        var reduction = c.StringArg("reduction") switch
-        {
-            "mean" => Reduction.Mean,
-            "sum" => Reduction.Sum,
-            "halfsum" => Reduction.HalfSum,
-            var other => throw new InvalidDataException($"Unknown reduction '{other}' in fixture {c.Name}."),
-        };
+        var reduction = FixtureModules.LossReduction(c.Args);
         var loss = new MseLoss(reduction);
         double value = loss.Forward(c.Tensor("output", dev), c.Tensor("target", dev));
         PyTorchFixtures.AssertClose(value, c["loss"].GetDouble(), $"{c.Name}: loss");

@@ -1,5 +1,4 @@
 using ConvEngine.NN;
-using ConvEngine.Optim;
 using NUnit.Framework;
 
 namespace ConvEngine.Tests.PyTorchReference;
@@ -19,15 +18,7 @@ public partial class PyTorchFixtureTests
         var initial = c["params"].EnumerateArray().ToArray();
         var holder = new ParameterHolder(initial.Select(e => PyTorchFixtures.ToTensor(e, dev)).ToArray());
         var parameters = holder.Parameters().ToList();
-        float lr = c.FloatArg("lr");
-        float weightDecay = c.FloatArg("weight_decay", 0f);
-        Optimizer opt = c.Kind switch
-        {
-            "SGD" => new Sgd(parameters, lr, c.FloatArg("momentum", 0f), weightDecay, c.BoolArg("nesterov", false), c.FloatArg("dampening", 0f)),
-            "Adam" => new Adam(parameters, lr, c.FloatArg("beta1"), c.FloatArg("beta2"), c.FloatArg("eps"), weightDecay),
-            "AdamW" => new AdamW(parameters, lr, c.FloatArg("beta1"), c.FloatArg("beta2"), c.FloatArg("eps"), weightDecay),
-            _ => throw new InvalidDataException($"Unknown optimizer kind '{c.Kind}' in fixture {c.Name}."),
-        };
+        var opt = FixtureModules.Optimizer(c.Kind, c.Args, parameters);
         var grads = c["grads"].EnumerateArray().ToArray();
         var values = c["values"].EnumerateArray().ToArray();
         Assert.That(grads, Has.Length.EqualTo(values.Length).And.Length.GreaterThanOrEqualTo(3));

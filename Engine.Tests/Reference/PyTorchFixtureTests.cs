@@ -1,4 +1,3 @@
-using ConvEngine.NN;
 using NUnit.Framework;
 
 namespace ConvEngine.Tests.PyTorchReference;
@@ -15,31 +14,14 @@ public partial class PyTorchFixtureTests
     private static IEnumerable<TestCaseData> LinearCases() => PyTorchFixtures.Source("linear", "Linear");
 
     [TestCaseSource(nameof(LinearCases))]
-    public void Linear(FixtureCase c, string device)
-    {
-        var dev = PyTorchFixtures.Device(device);
-        var m = new Linear(c.IntArg("in_features"), c.IntArg("out_features"), c.BoolArg("bias"), dev, seed: 1);
-        PyTorchFixtures.RunLayerCase(c, m, dev);
-    }
+    public void Linear(FixtureCase c, string device) => PyTorchFixtures.RunLayerCase(c, device);
 
-    private static IEnumerable<TestCaseData> ActivationCases() => PyTorchFixtures.Source("activations");
+    private static IEnumerable<TestCaseData> ActivationCases() =>
+        PyTorchFixtures.Source("activations", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Flatten");
 
+    /// <summary>ReLU, LeakyReLU(0.1), ELU(0.7), Sigmoid, Tanh and Flatten.</summary>
     [TestCaseSource(nameof(ActivationCases))]
-    public void Activation(FixtureCase c, string device)
-    {
-        var dev = PyTorchFixtures.Device(device);
-        Module m = c.Kind switch
-        {
-            "ReLU" => new ReLU(),
-            "LeakyReLU" => new LeakyReLU(c.FloatArg("negative_slope")),
-            "ELU" => new ELU(c.FloatArg("alpha")),
-            "Sigmoid" => new Sigmoid(),
-            "Tanh" => new Tanh(),
-            "Flatten" => new Flatten(),
-            _ => throw new InvalidDataException($"Unknown activation kind '{c.Kind}' in fixture {c.Name}."),
-        };
-        PyTorchFixtures.RunLayerCase(c, m, dev);
-    }
+    public void Activation(FixtureCase c, string device) => PyTorchFixtures.RunLayerCase(c, device);
 
     /// <summary>Guards against a fixture file silently losing cases, and against a fixture file that no test reads.</summary>
     [TestCase("conv2d", 15)]
@@ -49,6 +31,7 @@ public partial class PyTorchFixtureTests
     [TestCase("batchnorm", 6)]
     [TestCase("losses", 7)]
     [TestCase("optimizers", 12)]
+    [TestCase("networks", 3)]
     public void FixtureFamilyIsComplete(string family, int minCases)
     {
         var cases = PyTorchFixtures.Load(family);
@@ -60,6 +43,6 @@ public partial class PyTorchFixtureTests
     public void EveryFixtureFileHasATest()
     {
         var files = System.IO.Directory.GetFiles(PyTorchFixtures.Directory, "*.json").Select(Path.GetFileNameWithoutExtension);
-        Assert.That(files, Is.EquivalentTo(new[] { "conv2d", "pooling", "activations", "linear", "batchnorm", "losses", "optimizers" }));
+        Assert.That(files, Is.EquivalentTo(new[] { "conv2d", "pooling", "activations", "linear", "batchnorm", "losses", "optimizers", "networks" }));
     }
 }

@@ -15,28 +15,37 @@ public sealed class FixtureCase(string family, string name, JsonElement json)
     public JsonElement Json { get; } = json;
 
     public string Kind => Json.GetProperty("kind").GetString()!;
-    public JsonElement Args => Json.GetProperty("args");
+    public FixtureArgs Args => new(Json.GetProperty("args"), Name);
     public JsonElement this[string key] => Json.GetProperty(key);
     public bool Has(string key) => Json.TryGetProperty(key, out _);
-
-    public int IntArg(string key) => Args.GetProperty(key).GetInt32();
-    public float FloatArg(string key) => Args.GetProperty(key).GetSingle();
-    public bool BoolArg(string key) => Args.GetProperty(key).GetBoolean();
-    public string StringArg(string key) => Args.GetProperty(key).GetString()!;
-    public float FloatArg(string key, float fallback) => Args.TryGetProperty(key, out var v) ? v.GetSingle() : fallback;
-    public bool BoolArg(string key, bool fallback) => Args.TryGetProperty(key, out var v) ? v.GetBoolean() : fallback;
-
-    /// <summary>An argument written as [H, W].</summary>
-    public (int H, int W) PairArg(string key)
-    {
-        var a = Args.GetProperty(key);
-        return (a[0].GetInt32(), a[1].GetInt32());
-    }
 
     /// <summary>The tensor stored under <paramref name="key"/>, on <paramref name="device"/> (default the CPU device).</summary>
     public Tensor Tensor(string key, IDevice? device = null) => PyTorchFixtures.ToTensor(Json.GetProperty(key), device);
 
     public override string ToString() => Name;
+}
+
+/// <summary>A case's (or a network layer's) constructor arguments, by PyTorch argument name.</summary>
+public readonly struct FixtureArgs(JsonElement args, string caseName)
+{
+    public string CaseName { get; } = caseName;
+    public int Int(string key) => Get(key).GetInt32();
+    public float Float(string key) => Get(key).GetSingle();
+    public bool Bool(string key) => Get(key).GetBoolean();
+    public string String(string key) => Get(key).GetString()!;
+    public float Float(string key, float fallback) => args.TryGetProperty(key, out var v) ? v.GetSingle() : fallback;
+    public bool Bool(string key, bool fallback) => args.TryGetProperty(key, out var v) ? v.GetBoolean() : fallback;
+
+    /// <summary>An argument written as [H, W].</summary>
+    public (int H, int W) Pair(string key)
+    {
+        var a = Get(key);
+        return (a[0].GetInt32(), a[1].GetInt32());
+    }
+
+    private JsonElement Get(string key) => args.TryGetProperty(key, out var v)
+        ? v
+        : throw new InvalidDataException($"Fixture {CaseName}: argument '{key}' is missing.");
 }
 
 /// <summary>Loads the fixture files and compares engine results to them with the documented tolerance (tools/README.md).</summary>
@@ -152,7 +161,7 @@ public static class PyTorchFixtures
         foreach (var prop in c["state"].EnumerateObject())
         {
             var t = ToTensor(prop.Value);
-            if (prop.Name == "num_batches_tracked" && own.TryGetValue(prop.Name, out var target)
+            if (prop.Name.EndsWith("num_batches_tracked", StringComparison.Ordinal) && own.TryGetValue(prop.Name, out var target)
                 && target.Length == t.Length && !target.Shape.SequenceEqual(t.Shape))
                 t = ConvEngine.Tensor.FromArray(t.ToArray(), target.Shape);
             state[prop.Name] = t;
@@ -164,8 +173,10 @@ public static class PyTorchFixtures
     /// Runs a layer case: load the state, set train/eval mode, Forward the input, Backward the upstream gradient, and compare
     /// y, dX, every parameter gradient and (where recorded) every buffer after the forward.
     /// </summary>
-    public static void RunLayerCase(FixtureCase c, Module module, IDevice device)
+    public static void RunLayerCase(FixtureCase c, string deviceName)
     {
+        var device = Device(deviceName);
+        var module = FixtureModules.Layer(c.Kind, c.Args, device);
         if (c["mode"].GetString() == "eval") module.Eval(); else module.Train();
         LoadState(module, c);
         var x = c.Tensor("input", device);
@@ -185,17 +196,21 @@ public static class PyTorchFixtures
         foreach (var p in parameters)
             AssertClose(p.Grad, grads[p.Name], $"{c.Name}: d{p.Name}");
 
-        if (c.Has("buffers_after"))
+        AssertBuffers(module, c);
+    }
+
+    /// <summary>Compares every buffer of <paramref name="module"/> to the case's <c>buffers_after</c> (or asserts there are none).</summary>
+    public static void AssertBuffers(Module module, FixtureCase c)
+    {
+        var buffers = module.NamedBuffers().ToList();
+        if (!c.Has("buffers_after"))
         {
-            var after = c["buffers_after"].EnumerateObject().ToDictionary(p => p.Name, p => p.Value);
-            var buffers = module.NamedBuffers().ToList();
-            Assert.That(buffers.Select(b => b.Name), Is.EquivalentTo(after.Keys), $"{c.Name}: buffer names");
-            foreach (var (name, t) in buffers)
-                AssertClose(t, after[name], $"{c.Name}: {name} after the forward", compareShape: name != "num_batches_tracked");
+            Assert.That(buffers, Is.Empty, $"{c.Name}: PyTorch's module has no buffers");
+            return;
         }
-        else
-        {
-            Assert.That(module.NamedBuffers(), Is.Empty, $"{c.Name}: PyTorch's module has no buffers");
-        }
+        var after = c["buffers_after"].EnumerateObject().ToDictionary(p => p.Name, p => p.Value);
+        Assert.That(buffers.Select(b => b.Name), Is.EquivalentTo(after.Keys), $"{c.Name}: buffer names");
+        foreach (var (name, t) in buffers)
+            AssertClose(t, after[name], $"{c.Name}: {name} after the forward", compareShape: !name.EndsWith("num_batches_tracked", StringComparison.Ordinal));
     }
 }
