@@ -5,7 +5,12 @@ Run from the repository root with the system python that has torch 1.13:
 
     /usr/bin/python3 tools/make_fixtures.py
 
-Everything is float32 on the CPU with fixed seeds, so reruns give the same files. One JSON file per family is written into
+All data (inputs, parameters, buffers, upstream gradients, optimizer gradients) are float32 values drawn on the CPU with
+fixed seeds, so reruns give the same files. The arithmetic on them is done in float64 and the results rounded to float32:
+the expected values are then the float32-rounded exact results, and the tolerance only has to cover the engine's own
+float32 rounding. (With float32 arithmetic in PyTorch too, a gradient that is exactly zero in theory, such as a conv bias
+directly before a training-mode batch norm, comes out as PyTorch's rounding noise, which no tolerance can separate from
+the engine's different rounding noise.) One JSON file per family is written into
 Engine.Tests/Fixtures/pytorch/. A tensor is {"shape": [...], "data": [...]} (row-major, the float32 values written with
 the shortest decimal that reads back to the same float32). See tools/README.md for the case layout.
 """
@@ -49,9 +54,11 @@ def layer_case(name, kind, args, module, x, state_override=None, mode="train"):
                 sd[k].copy_(v)
     module.train(mode == "train")
     state_before = {k: t(v.to(torch.float32)) for k, v in module.state_dict().items()}
-    x = x.clone().requires_grad_(True)
+    # The data are float32 values; the arithmetic is float64 (see the module docstring).
+    module.double()
+    x = x.double().requires_grad_(True)
     y = module(x)
-    dy = torch.randn_like(y)
+    dy = torch.randn(y.shape).double()
     y.backward(dy)
     case = {
         "name": name,
@@ -204,7 +211,7 @@ def loss_cases():
 
     def ce(name, seed, n, c, scale):
         seeded(seed)
-        logits = (torch.randn(n, c) * scale).requires_grad_(True)
+        logits = (torch.randn(n, c) * scale).double().requires_grad_(True)
         labels = torch.randint(0, c, (n,))
         loss = F.cross_entropy(logits, labels, reduction="mean")
         loss.backward()
@@ -218,8 +225,8 @@ def loss_cases():
 
     def mse(name, seed, shape, reduction):
         seeded(seed)
-        out = torch.randn(*shape).requires_grad_(True)
-        target = torch.randn(*shape)
+        out = torch.randn(*shape).double().requires_grad_(True)
+        target = torch.randn(*shape).double()
         if reduction == "halfsum":
             loss = 0.5 * ((target - out) ** 2).sum()
         else:
@@ -243,7 +250,7 @@ def optim_cases():
 
     def add(name, seed, kind, args, steps=5):
         seeded(seed)
-        params = [nn.Parameter(torch.randn(3, 4)), nn.Parameter(torch.randn(5))]
+        params = [nn.Parameter(torch.randn(3, 4).double()), nn.Parameter(torch.randn(5).double())]
         initial = [t(p) for p in params]
         if kind == "SGD":
             opt = torch.optim.SGD(params, lr=args["lr"], momentum=args.get("momentum", 0.0),
@@ -258,7 +265,7 @@ def optim_cases():
         grads, values = [], []
         for _ in range(steps):
             opt.zero_grad()
-            g = [torch.randn_like(p) for p in params]
+            g = [torch.randn(p.shape).double() for p in params]
             for p, gi in zip(params, g):
                 p.grad = gi.clone()
             opt.step()
@@ -341,7 +348,8 @@ def network_cases():
                     v.copy_(0.3 * torch.randn_like(v))
         model.train(mode == "train")
         state = {k: t(v.to(torch.float32)) for k, v in model.state_dict().items()}
-        x = torch.randn(*input_shape).requires_grad_(True)
+        model.double()
+        x = torch.randn(*input_shape).double().requires_grad_(True)
         labels = torch.randint(0, classes, (input_shape[0],))
         logits = model(x)
         logits.retain_grad()
@@ -406,6 +414,46 @@ def network_cases():
     return cases
 
 
+# ---------------------------------------------------------------- the residual (basic) block
+
+class Residual(nn.Module):
+    """The engine's Residual: y = ReLU(bn2(conv2(ReLU(bn1(conv1(x))))) + (x | conv3(x))), convs with bias, names as the engine."""
+
+    def __init__(self, cin, cout, use_projection, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv3 = nn.Conv2d(cin, cout, 1, stride, 0) if use_projection else None
+
+    def forward(self, x):
+        a = F.relu(self.bn1(self.conv1(x)))
+        b = self.bn2(self.conv2(a))
+        return F.relu(b + (x if self.conv3 is None else self.conv3(x)))
+
+
+def residual_cases():
+    cases = []
+
+    def add(name, seed, cin, cout, use_projection, stride, shape, mode):
+        seeded(seed)
+        m = Residual(cin, cout, use_projection, stride)
+        override = {}
+        for bn in ("bn1", "bn2"):
+            override[bn + ".weight"] = 1.0 + 0.3 * torch.randn(cout)
+            override[bn + ".bias"] = 0.3 * torch.randn(cout)
+            override[bn + ".running_mean"] = 0.3 * torch.randn(cout)
+            override[bn + ".running_var"] = 0.5 + torch.rand(cout)
+        args = {"in_channels": cin, "out_channels": cout, "use_projection": use_projection, "stride": stride}
+        cases.append(layer_case(name, "Residual", args, m, torch.randn(*shape), state_override=override, mode=mode))
+
+    add("residual_identity_train", 901, 3, 3, False, 1, (2, 3, 6, 6), "train")
+    add("residual_projection_stride2_train", 902, 3, 4, True, 2, (2, 3, 6, 6), "train")
+    add("residual_projection_eval", 903, 4, 6, True, 1, (2, 4, 5, 5), "eval")
+    return cases
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     families = {
@@ -417,6 +465,7 @@ def main():
         "losses": loss_cases,
         "optimizers": optim_cases,
         "networks": network_cases,
+        "residual": residual_cases,
     }
     total = 0
     for family, make in families.items():

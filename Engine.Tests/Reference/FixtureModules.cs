@@ -23,6 +23,7 @@ public static class FixtureModules
         "Sigmoid" => new Sigmoid(),
         "Tanh" => new Tanh(),
         "Flatten" => new Flatten(),
+        "Residual" => new Residual(a.Int("in_channels"), a.Int("out_channels"), a.Bool("use_projection"), a.Int("stride"), device, seed: 1),
         _ => throw new InvalidDataException($"Fixture {a.CaseName}: unknown layer kind '{kind}'."),
     };
 

@@ -38,7 +38,7 @@ public partial class PyTorchFixtureTests
         var grads = c["grads"].EnumerateObject().ToDictionary(p => p.Name, p => p.Value);
         Assert.That(parameters.Select(p => p.Name), Is.EquivalentTo(grads.Keys), $"{c.Name}: parameter names");
         foreach (var p in parameters)
-            PyTorchFixtures.AssertClose(p.Grad, grads[p.Name], $"{c.Name}: d{p.Name}");
+            PyTorchFixtures.AssertGradClose(p.Grad, grads[p.Name], PyTorchFixtures.GradScale(c), $"{c.Name}: d{p.Name}");
         PyTorchFixtures.AssertBuffers(model, c);
 
         var opt = c["optimizer"];

@@ -32,6 +32,7 @@ public partial class PyTorchFixtureTests
     [TestCase("losses", 7)]
     [TestCase("optimizers", 12)]
     [TestCase("networks", 3)]
+    [TestCase("residual", 3)]
     public void FixtureFamilyIsComplete(string family, int minCases)
     {
         var cases = PyTorchFixtures.Load(family);
@@ -43,6 +44,6 @@ public partial class PyTorchFixtureTests
     public void EveryFixtureFileHasATest()
     {
         var files = System.IO.Directory.GetFiles(PyTorchFixtures.Directory, "*.json").Select(Path.GetFileNameWithoutExtension);
-        Assert.That(files, Is.EquivalentTo(new[] { "conv2d", "pooling", "activations", "linear", "batchnorm", "losses", "optimizers", "networks" }));
+        Assert.That(files, Is.EquivalentTo(new[] { "conv2d", "pooling", "activations", "linear", "batchnorm", "losses", "optimizers", "networks", "residual" }));
     }
 }
