@@ -23,21 +23,25 @@ public partial class PyTorchFixtureTests
     [TestCaseSource(nameof(ActivationCases))]
     public void Activation(FixtureCase c, string device) => PyTorchFixtures.RunLayerCase(c, device);
 
-    /// <summary>Guards against a fixture file silently losing cases, and against a fixture file that no test reads.</summary>
-    [TestCase("conv2d", 15)]
-    [TestCase("pooling", 9)]
-    [TestCase("activations", 7)]
-    [TestCase("linear", 3)]
-    [TestCase("batchnorm", 6)]
-    [TestCase("losses", 7)]
-    [TestCase("optimizers", 12)]
-    [TestCase("networks", 3)]
-    [TestCase("residual", 3)]
-    public void FixtureFamilyIsComplete(string family, int minCases)
+    /// <summary>
+    /// Guards against a fixture file silently losing cases, and against a case whose kind no test method selects (each
+    /// test method's source selects its kinds; these are their union per family).
+    /// </summary>
+    [TestCase("conv2d", 15, "Conv2d")]
+    [TestCase("pooling", 9, "MaxPool2d AvgPool2d AdaptiveAvgPool2d")]
+    [TestCase("activations", 7, "ReLU LeakyReLU ELU Sigmoid Tanh Flatten")]
+    [TestCase("linear", 3, "Linear")]
+    [TestCase("batchnorm", 8, "BatchNorm2d BatchNorm1d")]
+    [TestCase("losses", 7, "CrossEntropyLoss MSELoss")]
+    [TestCase("optimizers", 12, "SGD Adam AdamW")]
+    [TestCase("networks", 3, "Sequential")]
+    [TestCase("residual", 3, "Residual")]
+    public void FixtureFamilyIsComplete(string family, int minCases, string kinds)
     {
         var cases = PyTorchFixtures.Load(family);
         Assert.That(cases, Has.Length.GreaterThanOrEqualTo(minCases));
         Assert.That(cases.Select(c => c.Name).Distinct().Count(), Is.EqualTo(cases.Length), "case names are unique");
+        Assert.That(cases.Select(c => c.Kind).Distinct(), Is.SubsetOf(kinds.Split(' ')), "every kind has a test");
     }
 
     [Test]
