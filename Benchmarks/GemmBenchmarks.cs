@@ -14,11 +14,12 @@ using ConvEngine.Kernels.Gemm;
 
 namespace ConvEngine.Benchmarks;
 
-/// <summary>A GEMM problem size; C (M x N) += A (M x K) · B (K x N) costs 2·M·N·K flops.</summary>
+/// <summary>A GEMM problem size (Label says where it comes from); C (M x N) = A (M x K) · B (K x N) costs 2·M·N·K flops.</summary>
 public sealed record GemmShape(int M, int N, int K, string Label) : IHasFlops
 {
     public double Flops => 2.0 * M * N * K;
-    public override string ToString() => $"{Label} {M}x{N}x{K}";
+    // Short on purpose: BenchmarkDotNet truncates parameter values longer than 20 characters.
+    public override string ToString() => $"{M}x{N}x{K}";
 }
 
 /// <summary>Adds the DisassemblyDiagnoser when CONVENGINE_DISASM=1 (see the file header for why it is opt-in).</summary>
