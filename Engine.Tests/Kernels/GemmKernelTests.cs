@@ -41,6 +41,10 @@ public class GemmKernelTests
             new(true, true, 5, 3, 0, 1, 2, 0, 0, 1, 0, 0, 0),            // k = 0: C = beta·C
             new(false, false, 10, 11, 12, 0, 0.5f, 0, 0, 0, 0, 0, 0),    // alpha = 0
         };
+        // Tiny problems take the direct loop (no packing): every transpose combination, padded and offset.
+        foreach (var ta in new[] { false, true })
+            foreach (var tb in new[] { false, true })
+                list.Add(new(ta, tb, 3, 5, 7, 1.25f, ta ? 0f : -0.5f, 2, 3, 1, 4, 5, 6));
         foreach (var ta in new[] { false, true })
             foreach (var tb in new[] { false, true })
                 for (int r = 0; r < 9; r++)
