@@ -74,9 +74,20 @@ public class GemmBenchmarks
         return Tensor.FromArray(_device, data, n);
     }
 
+    /// <summary>C = A·B (A stored M x K, B stored K x N): convolution forward.</summary>
     [Benchmark]
     public void Gemm() =>
         _device.Gemm(false, false, Shape.M, Shape.N, Shape.K, 1f, _a, 0, Shape.K, _b, 0, Shape.N, 0f, _c, 0, Shape.N);
+
+    /// <summary>C = A·Bᵀ (B stored N x K): the weight-gradient product dW = dY·colᵀ.</summary>
+    [Benchmark]
+    public void GemmNT() =>
+        _device.Gemm(false, true, Shape.M, Shape.N, Shape.K, 1f, _a, 0, Shape.K, _b, 0, Shape.K, 0f, _c, 0, Shape.N);
+
+    /// <summary>C = Aᵀ·B (A stored K x M): the input-gradient product dCol = Wᵀ·dY.</summary>
+    [Benchmark]
+    public void GemmTN() =>
+        _device.Gemm(true, false, Shape.M, Shape.N, Shape.K, 1f, _a, 0, Shape.M, _b, 0, Shape.N, 0f, _c, 0, Shape.N);
 }
 
 /// <summary>

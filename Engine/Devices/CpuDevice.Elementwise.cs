@@ -9,30 +9,30 @@ namespace ConvEngine;
 public sealed partial class CpuDevice
 {
     /// <summary>Element counts above this are split across threads.</summary>
-    internal const int ParallelThreshold = 1 << 16;
+    internal const int ElementwiseParallelMin = 1 << 16;
     /// <summary>Fixed chunk length of parallel reductions (fixed so the summation order never depends on the thread count).</summary>
-    internal const int ReduceChunk = 1 << 15;
+    internal const int ReduceChunkLength = 1 << 15;
 
     /// <summary>Runs body(start, length) over [0, length) in contiguous chunks, in parallel when the length warrants it.</summary>
-    internal void Chunked(int length, Action<int, int> body)
+    internal void RunChunked(int length, Action<int, int> body)
     {
-        if (length <= ParallelThreshold || Threads == 1) { body(0, length); return; }
+        if (length <= ElementwiseParallelMin || Threads == 1) { body(0, length); return; }
         int chunks = Math.Min(Threads * 4, (length + 16383) / 16384);
         int per = ((length + chunks - 1) / chunks + 63) & ~63;
         chunks = (length + per - 1) / per;
         ParallelFor(chunks, i => { int s = i * per; body(s, Math.Min(per, length - s)); });
     }
 
-    /// <summary>Σ reduce(x) over fixed chunks of <see cref="ReduceChunk"/> elements, partials combined in order.</summary>
-    private double ChunkedReduce<TOp>(float[] x, int length, TOp op) where TOp : struct, IReduceOp
+    /// <summary>Σ reduce(x) over fixed chunks of <see cref="ReduceChunkLength"/> elements, partials combined in order.</summary>
+    private double RunChunkedReduce<TOp>(float[] x, int length, TOp op) where TOp : struct, IReduceOp
     {
-        if (length <= ReduceChunk) return SimdDriver.Reduce(x.AsSpan(0, length), op);
-        int chunks = (length + ReduceChunk - 1) / ReduceChunk;
+        if (length <= ReduceChunkLength) return SimdDriver.Reduce(x.AsSpan(0, length), op);
+        int chunks = (length + ReduceChunkLength - 1) / ReduceChunkLength;
         var partial = new double[chunks];
         ParallelFor(chunks, i =>
         {
-            int s = i * ReduceChunk;
-            partial[i] = SimdDriver.Reduce(x.AsSpan(s, Math.Min(ReduceChunk, length - s)), op);
+            int s = i * ReduceChunkLength;
+            partial[i] = SimdDriver.Reduce(x.AsSpan(s, Math.Min(ReduceChunkLength, length - s)), op);
         });
         double total = 0;
         foreach (var p in partial) total += p;
@@ -40,7 +40,7 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>Throws ArgumentException naming <paramref name="arg"/> unless <paramref name="t"/> has exactly <paramref name="length"/> elements.</summary>
-    internal static void NeedExactLength(Tensor t, long length, string arg)
+    internal static void NeedElements(Tensor t, long length, string arg)
     {
         if (t.Length != length)
             throw new ArgumentException($"Tensor {arg} {t.ShapeString} has {t.Length} elements but the operation expects {length}.", arg);
@@ -50,13 +50,13 @@ public sealed partial class CpuDevice
     public override void Fill(Tensor x, float value)
     {
         var data = A(x);
-        Chunked(x.Length, (s, n) => data.AsSpan(s, n).Fill(value));
+        RunChunked(x.Length, (s, n) => data.AsSpan(s, n).Fill(value));
     }
 
     /// <inheritdoc/>
     public override void Unary(UnaryOp op, float alpha, Tensor x, Tensor y)
     {
-        NeedExactLength(y, x.Length, nameof(y));
+        NeedElements(y, x.Length, nameof(y));
         float[] xs = A(x), ys = A(y);
         switch (op)
         {
@@ -76,9 +76,9 @@ public sealed partial class CpuDevice
     /// <inheritdoc/>
     public override void UnaryBackward(UnaryOp op, float alpha, Tensor x, Tensor y, Tensor dY, Tensor dX)
     {
-        NeedExactLength(y, x.Length, nameof(y));
-        NeedExactLength(dY, x.Length, nameof(dY));
-        NeedExactLength(dX, x.Length, nameof(dX));
+        NeedElements(y, x.Length, nameof(y));
+        NeedElements(dY, x.Length, nameof(dY));
+        NeedElements(dX, x.Length, nameof(dX));
         float[] xs = A(x), ys = A(y), gs = A(dY), ds = A(dX);
         int n = x.Length;
         switch (op)
@@ -99,64 +99,64 @@ public sealed partial class CpuDevice
     /// <inheritdoc/>
     public override void Add(Tensor a, Tensor b, Tensor y)
     {
-        NeedExactLength(b, a.Length, nameof(b));
-        NeedExactLength(y, a.Length, nameof(y));
+        NeedElements(b, a.Length, nameof(b));
+        NeedElements(y, a.Length, nameof(y));
         Map2Chunked(A(a), A(b), A(y), a.Length, new AddOp());
     }
 
     /// <inheritdoc/>
     public override void Multiply(Tensor a, Tensor b, Tensor y)
     {
-        NeedExactLength(b, a.Length, nameof(b));
-        NeedExactLength(y, a.Length, nameof(y));
+        NeedElements(b, a.Length, nameof(b));
+        NeedElements(y, a.Length, nameof(y));
         Map2Chunked(A(a), A(b), A(y), a.Length, new MultiplyOp());
     }
 
     /// <inheritdoc/>
     public override void Axpby(float alpha, Tensor x, float beta, Tensor y)
     {
-        NeedExactLength(y, x.Length, nameof(y));
+        NeedElements(y, x.Length, nameof(y));
         if (beta == 0) MapChunked(A(x), A(y), x.Length, new ScaleOp(alpha));
         else Map2Chunked(A(x), A(y), A(y), x.Length, new AxpbyOp(alpha, beta));
     }
 
     /// <inheritdoc/>
-    public override double Sum(Tensor x) => ChunkedReduce(A(x), x.Length, new SumReduce());
+    public override double Sum(Tensor x) => RunChunkedReduce(A(x), x.Length, new SumReduce());
 
     /// <inheritdoc/>
-    public override double SumOfSquares(Tensor x) => ChunkedReduce(A(x), x.Length, new SquareReduce());
+    public override double SumOfSquares(Tensor x) => RunChunkedReduce(A(x), x.Length, new SquareReduce());
 
     /// <inheritdoc/>
     public override void AddChannelBias(Tensor y, Tensor bias, int outer, int channels, int inner)
     {
-        NeedChannelShape(y, outer, channels, inner, nameof(y));
-        NeedExactLength(bias, channels, nameof(bias));
+        NeedChannelView(y, outer, channels, inner, nameof(y));
+        NeedElements(bias, channels, nameof(bias));
         float[] ys = A(y), bs = A(bias);
         if (inner == 1)
-            ChunkedRows(outer, channels, o => { var row = ys.AsSpan(o * channels, channels); SimdDriver.Map2(row, bs.AsSpan(0, channels), row, new AddOp()); });
+            RunRowGroups(outer, channels, o => { var row = ys.AsSpan(o * channels, channels); SimdDriver.Map2(row, bs.AsSpan(0, channels), row, new AddOp()); });
         else
-            ChunkedRows(outer * channels, inner, r => { var row = ys.AsSpan(r * inner, inner); SimdDriver.Map(row, row, new AddScalarOp(bs[r % channels])); });
+            RunRowGroups(outer * channels, inner, r => { var row = ys.AsSpan(r * inner, inner); SimdDriver.Map(row, row, new AddScalarOp(bs[r % channels])); });
     }
 
     /// <inheritdoc/>
     public override void ChannelScale(Tensor x, Tensor scale, int outer, int channels, int inner, Tensor y)
     {
-        NeedChannelShape(x, outer, channels, inner, nameof(x));
-        NeedExactLength(scale, channels, nameof(scale));
-        NeedExactLength(y, x.Length, nameof(y));
+        NeedChannelView(x, outer, channels, inner, nameof(x));
+        NeedElements(scale, channels, nameof(scale));
+        NeedElements(y, x.Length, nameof(y));
         float[] xs = A(x), ss = A(scale), ys = A(y);
         if (inner == 1)
-            ChunkedRows(outer, channels, o => SimdDriver.Map2(xs.AsSpan(o * channels, channels), ss.AsSpan(0, channels), ys.AsSpan(o * channels, channels), new MultiplyOp()));
+            RunRowGroups(outer, channels, o => SimdDriver.Map2(xs.AsSpan(o * channels, channels), ss.AsSpan(0, channels), ys.AsSpan(o * channels, channels), new MultiplyOp()));
         else
-            ChunkedRows(outer * channels, inner, r => SimdDriver.Map(xs.AsSpan(r * inner, inner), ys.AsSpan(r * inner, inner), new ScaleOp(ss[r % channels])));
+            RunRowGroups(outer * channels, inner, r => SimdDriver.Map(xs.AsSpan(r * inner, inner), ys.AsSpan(r * inner, inner), new ScaleOp(ss[r % channels])));
     }
 
     /// <inheritdoc/>
     public override void ChannelDot(Tensor a, Tensor? b, int outer, int channels, int inner, Tensor result, bool accumulate)
     {
-        NeedChannelShape(a, outer, channels, inner, nameof(a));
-        if (b is not null) NeedExactLength(b, a.Length, nameof(b));
-        NeedExactLength(result, channels, nameof(result));
+        NeedChannelView(a, outer, channels, inner, nameof(a));
+        if (b is not null) NeedElements(b, a.Length, nameof(b));
+        NeedElements(result, channels, nameof(result));
         float[] av = A(a), rv = A(result);
         float[]? bv = b is null ? null : A(b);
         if (inner == 1)
@@ -183,22 +183,22 @@ public sealed partial class CpuDevice
             }
             rv[c] = accumulate ? rv[c] + (float)acc : (float)acc;
         }
-        if ((long)outer * channels * inner <= ParallelThreshold || Threads == 1 || channels == 1)
+        if ((long)outer * channels * inner <= ElementwiseParallelMin || Threads == 1 || channels == 1)
             for (int c = 0; c < channels; c++) Channel(c);
         else ParallelFor(channels, Channel);
     }
 
-    private static void NeedChannelShape(Tensor t, int outer, int channels, int inner, string arg)
+    private static void NeedChannelView(Tensor t, int outer, int channels, int inner, string arg)
     {
         if (outer < 0 || channels < 0 || inner < 0)
             throw new ArgumentException($"View [outer, channels, inner] = [{outer}, {channels}, {inner}] has a negative extent.", arg);
-        NeedExactLength(t, (long)outer * channels * inner, arg);
+        NeedElements(t, (long)outer * channels * inner, arg);
     }
 
     /// <summary>Runs body(row) for rows of <paramref name="rowLength"/> elements, in parallel groups when the total is large.</summary>
-    private void ChunkedRows(int rows, int rowLength, Action<int> body)
+    private void RunRowGroups(int rows, int rowLength, Action<int> body)
     {
-        if ((long)rows * rowLength <= ParallelThreshold || Threads == 1 || rows == 1)
+        if ((long)rows * rowLength <= ElementwiseParallelMin || Threads == 1 || rows == 1)
         {
             for (int r = 0; r < rows; r++) body(r);
             return;
@@ -210,11 +210,11 @@ public sealed partial class CpuDevice
     }
 
     private void MapChunked<TOp>(float[] x, float[] y, int length, TOp op) where TOp : struct, IUnaryOp =>
-        Chunked(length, (s, n) => SimdDriver.Map(x.AsSpan(s, n), y.AsSpan(s, n), op));
+        RunChunked(length, (s, n) => SimdDriver.Map(x.AsSpan(s, n), y.AsSpan(s, n), op));
 
     private void Map2Chunked<TOp>(float[] x, float[] y, float[] z, int length, TOp op) where TOp : struct, IBinaryOp =>
-        Chunked(length, (s, n) => SimdDriver.Map2(x.AsSpan(s, n), y.AsSpan(s, n), z.AsSpan(s, n), op));
+        RunChunked(length, (s, n) => SimdDriver.Map2(x.AsSpan(s, n), y.AsSpan(s, n), z.AsSpan(s, n), op));
 
     private void Map3Chunked<TOp>(float[] x, float[] y, float[] z, float[] w, int length, TOp op) where TOp : struct, ITernaryOp =>
-        Chunked(length, (s, n) => SimdDriver.Map3(x.AsSpan(s, n), y.AsSpan(s, n), z.AsSpan(s, n), w.AsSpan(s, n), op));
+        RunChunked(length, (s, n) => SimdDriver.Map3(x.AsSpan(s, n), y.AsSpan(s, n), z.AsSpan(s, n), w.AsSpan(s, n), op));
 }

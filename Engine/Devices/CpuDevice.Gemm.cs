@@ -14,17 +14,17 @@ public sealed partial class CpuDevice
         if (n < 0) throw new ArgumentException($"n must be non-negative but is {n}.", nameof(n));
         if (k < 0) throw new ArgumentException($"k must be non-negative but is {k}.", nameof(k));
         if (m == 0 || n == 0) return;
-        NeedMatrix(c, cOffset, ldc, m, n, nameof(c), nameof(ldc));
+        NeedGemmMatrix(c, cOffset, ldc, m, n, nameof(c), nameof(ldc));
         if (k > 0 && alpha != 0)
         {
-            NeedMatrix(a, aOffset, lda, transA ? k : m, transA ? m : k, nameof(a), nameof(lda));
-            NeedMatrix(b, bOffset, ldb, transB ? n : k, transB ? k : n, nameof(b), nameof(ldb));
+            NeedGemmMatrix(a, aOffset, lda, transA ? k : m, transA ? m : k, nameof(a), nameof(lda));
+            NeedGemmMatrix(b, bOffset, ldb, transB ? n : k, transB ? k : n, nameof(b), nameof(ldb));
         }
         BlockedGemm.Gemm(this, transA, transB, m, n, k, alpha, A(a), aOffset, lda, A(b), bOffset, ldb, beta, A(c), cOffset, ldc);
     }
 
     /// <summary>Checks that a rows x cols row-major matrix at <paramref name="offset"/> with leading dimension <paramref name="ld"/> lies inside <paramref name="t"/>.</summary>
-    private static void NeedMatrix(Tensor t, int offset, int ld, int rows, int cols, string arg, string ldArg)
+    private static void NeedGemmMatrix(Tensor t, int offset, int ld, int rows, int cols, string arg, string ldArg)
     {
         if (ld < Math.Max(1, cols))
             throw new ArgumentException($"Leading dimension {ldArg} must be at least the stored row width {cols} but is {ld}.", ldArg);

@@ -17,7 +17,7 @@ public sealed partial class CpuDevice
         int n = logits.Dim(0), k = logits.Dim(1);
         if (labels.Length != n)
             throw new ArgumentException($"Expected {n} labels (one per row of logits {logits.ShapeString}) but got {labels.Length}.", nameof(labels));
-        NeedExactLength(dLogits, logits.Length, nameof(dLogits));
+        NeedElements(dLogits, logits.Length, nameof(dLogits));
         for (int r = 0; r < n; r++)
             if ((uint)labels[r] >= (uint)k)
                 throw new ArgumentException($"Label {r} must be in [0, {k}) but is {labels[r]}.", nameof(labels));
@@ -39,7 +39,7 @@ public sealed partial class CpuDevice
             SimdDriver.Map(drow, drow, new ScaleOp((float)(1.0 / (sum * n))));
             drow[lab[r]] -= 1f / n;
         }
-        if ((long)n * k <= ParallelThreshold || Threads == 1 || n == 1)
+        if ((long)n * k <= ElementwiseParallelMin || Threads == 1 || n == 1)
             for (int r = 0; r < n; r++) Row(r);
         else ParallelFor(n, Row);
         double total = 0;
@@ -51,7 +51,7 @@ public sealed partial class CpuDevice
     public override void DropoutMask(ulong seed, ulong stream, float p, float keepValue, Tensor mask)
     {
         float[] m = A(mask);
-        Chunked(mask.Length, (s, len) =>
+        RunChunked(mask.Length, (s, len) =>
         {
             for (int i = s; i < s + len; i++) m[i] = Rng.Uniform(seed, stream, (ulong)i) >= p ? keepValue : 0f;
         });
@@ -60,15 +60,15 @@ public sealed partial class CpuDevice
     /// <inheritdoc/>
     public override void SgdStep(Tensor weight, Tensor grad, Tensor? velocity, float lr, float momentum, float dampening, float weightDecay, bool nesterov, bool firstStep)
     {
-        NeedExactLength(grad, weight.Length, nameof(grad));
+        NeedElements(grad, weight.Length, nameof(grad));
         if (momentum != 0)
         {
             if (velocity is null) throw new ArgumentException("A velocity tensor is required when momentum is non-zero (expected a tensor, got null).", nameof(velocity));
-            NeedExactLength(velocity, weight.Length, nameof(velocity));
+            NeedElements(velocity, weight.Length, nameof(velocity));
         }
         float[] w = A(weight), g = A(grad);
         float[]? vel = velocity is null ? null : A(velocity);
-        Chunked(weight.Length, (s, len) =>
+        RunChunked(weight.Length, (s, len) =>
             SgdChunk(w.AsSpan(s, len), g.AsSpan(s, len), vel is null || momentum == 0 ? default : vel.AsSpan(s, len), lr, momentum, dampening, weightDecay, nesterov, firstStep));
     }
 
@@ -111,16 +111,16 @@ public sealed partial class CpuDevice
     /// <inheritdoc/>
     public override void AdamStep(Tensor weight, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, int step)
     {
-        NeedExactLength(grad, weight.Length, nameof(grad));
-        NeedExactLength(m, weight.Length, nameof(m));
-        NeedExactLength(v, weight.Length, nameof(v));
+        NeedElements(grad, weight.Length, nameof(grad));
+        NeedElements(m, weight.Length, nameof(m));
+        NeedElements(v, weight.Length, nameof(v));
         if (step < 1) throw new ArgumentException($"Adam step is 1-based: expected step ≥ 1 but got {step}.", nameof(step));
         double bc1 = 1 - Math.Pow(beta1, step);
         double bc2 = 1 - Math.Pow(beta2, step);
         float stepSize = (float)(lr / bc1);
         float bc2Sqrt = (float)Math.Sqrt(bc2);
         float[] w = A(weight), g = A(grad), ms = A(m), vs = A(v);
-        Chunked(weight.Length, (s, len) =>
+        RunChunked(weight.Length, (s, len) =>
             AdamChunk(w.AsSpan(s, len), g.AsSpan(s, len), ms.AsSpan(s, len), vs.AsSpan(s, len), lr, beta1, beta2, eps, weightDecay, decoupled, stepSize, bc2Sqrt));
     }
 
