@@ -140,9 +140,9 @@ public unsafe class MicroKernelBenchmarks
                 float* at = a + t * _mr * BlockedGemm.KC, ct = c + t * _mr * _nr;
                 switch (BlockedGemm.Kind)
                 {
-                    case GemmKernelKind.Avx512: Avx512Kernel.Run(BlockedGemm.KC, at, b, ct, _nr, 1f, 0f, _mr, _nr); break;
-                    case GemmKernelKind.Avx2: Avx2Kernel.Run(BlockedGemm.KC, at, b, ct, _nr, 1f, 0f, _mr, _nr); break;
-                    default: VectorKernel.Run(BlockedGemm.KC, at, b, ct, _nr, 1f, 0f, _mr, _nr); break;
+                    case GemmKernelKind.Avx512: Avx512Kernel.Run(BlockedGemm.KC, at, b, _nr, ct, _nr, 1f, 0f, _mr, _nr); break;
+                    case GemmKernelKind.Avx2: Avx2Kernel.Run(BlockedGemm.KC, at, b, _nr, ct, _nr, 1f, 0f, _mr, _nr); break;
+                    default: VectorKernel.Run(BlockedGemm.KC, at, b, _nr, ct, _nr, 1f, 0f, _mr, _nr); break;
                 }
             }
         }

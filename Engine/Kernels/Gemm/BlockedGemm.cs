@@ -10,6 +10,9 @@
 // Transposes are absorbed by packing: the micro-kernel always sees A panels as [p][MR] and B panels as [p][NR],
 // zero padded past the matrix edge, so edge tiles run the same kernel and only their store is masked.
 // beta applies on the first K block only (later blocks accumulate with beta = 1); with beta == 0, C is never read.
+// When op(B) = B and M fits one A panel (m <= MR, e.g. the 6-filter first convolution), every B element is used exactly
+// once, so packing B would only add a copy: full-width B panels are read in place (stride ldb) and only the right-edge
+// panel is packed (zero padded).
 // Determinism: each C element is produced by one work item with a fixed k order, so the result does not depend on
 // the thread count or scheduling at all.
 using System.Buffers;
@@ -25,7 +28,7 @@ internal interface IMicroKernel
     static abstract int MR { get; }
     static abstract int NR { get; }
     static abstract bool IsSupported { get; }
-    static abstract unsafe void Run(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mr, int nr);
+    static abstract unsafe void Run(int kc, float* a, float* b, int ldb, float* c, int ldc, float alpha, float beta, int mr, int nr);
 }
 
 /// <summary>Which micro-kernel this process uses, chosen once at start-up from the processor's features.</summary>
@@ -102,6 +105,7 @@ internal static class BlockedGemm
         int aPanelsMax = (Math.Min(m, msBlock) + MR - 1) / MR;
         int bPanelsMax = (Math.Min(n, ncBlock) + NR - 1) / NR;
         bool parallel = device.Threads > 1 && (long)m * n * k >= ParallelWork;
+        bool directB = !transB && m <= MR;
         int threads = parallel ? device.Threads : 1;
 
         // Packing buffers are reused per calling thread (first touch of fresh memory is slow); a nested call on the same
@@ -136,8 +140,12 @@ internal static class BlockedGemm
                         int kc = Math.Min(KC, k - pc);
                         float betaEff = pc == 0 ? beta : 1f;
                         int jcc = jc, pcc = pc, kcc = kc;
-                        For(device, parallel, nPanels, jp =>
-                            PackB((float*)B0, ldb, transB, pcc, kcc, jcc + jp * NR, Math.Min(NR, nc - jp * NR), NR, (float*)packB + (long)jp * NR * kcc));
+                        int fullPanels = nc / NR;
+                        if (!directB)
+                            For(device, parallel, nPanels, jp =>
+                                PackB((float*)B0, ldb, transB, pcc, kcc, jcc + jp * NR, Math.Min(NR, nc - jp * NR), NR, (float*)packB + (long)jp * NR * kcc));
+                        else if (fullPanels < nPanels) // only the right-edge panel, into the first slot
+                            PackB((float*)B0, ldb, transB, pcc, kcc, jcc + fullPanels * NR, nc - fullPanels * NR, NR, (float*)packB);
 
                         for (int ms0 = 0; ms0 < m; ms0 += msBlock)
                         {
@@ -161,11 +169,14 @@ internal static class BlockedGemm
                                 for (int jp = jp0; jp < jp1; jp++)
                                 {
                                     int j = jp * NR, nr = Math.Min(NR, nc - j);
-                                    float* bPanel = pB + (long)jp * NR * kcc;
+                                    float* bPanel; int bStride;
+                                    if (!directB) { bPanel = pB + (long)jp * NR * kcc; bStride = NR; }
+                                    else if (jp < fullPanels) { bPanel = (float*)B0 + (long)pcc * ldb + jcc + j; bStride = ldb; }
+                                    else { bPanel = pB; bStride = NR; }
                                     for (int ip = ip0; ip < ip1; ip++)
                                     {
                                         int i = ip * MR, mr = Math.Min(MR, ms - i);
-                                        TK.Run(kcc, pA + (long)ip * MR * kcc, bPanel, cBase + (long)(msc + i) * ldc + jcc + j, ldc, alpha, betaEff, mr, nr);
+                                        TK.Run(kcc, pA + (long)ip * MR * kcc, bPanel, bStride, cBase + (long)(msc + i) * ldc + jcc + j, ldc, alpha, betaEff, mr, nr);
                                     }
                                 }
                             });
