@@ -16,6 +16,9 @@ public interface IHasFlops
 {
     /// <summary>Floating-point operations per benchmark invocation (a multiply-add counts as 2).</summary>
     double Flops { get; }
+
+    /// <summary>Operations of one invocation of the benchmark method <paramref name="method"/> (for classes whose methods differ in work, such as forward and backward).</summary>
+    double FlopsFor(string method) => Flops;
 }
 
 /// <summary>Shows Flops / mean time in GFLOP/s for benchmarks with an <see cref="IHasFlops"/> parameter.</summary>
@@ -34,7 +37,8 @@ public sealed class GflopsColumn : IColumn
 
     /// <summary>The flop count of a benchmark case, or null when none of its parameters carries one.</summary>
     public static double? FlopsOf(BenchmarkCase benchmarkCase) =>
-        benchmarkCase.Parameters.Items.Select(p => p.Value).OfType<IHasFlops>().Select(f => (double?)f.Flops).FirstOrDefault();
+        benchmarkCase.Parameters.Items.Select(p => p.Value).OfType<IHasFlops>()
+            .Select(f => (double?)f.FlopsFor(benchmarkCase.Descriptor.WorkloadMethod.Name)).FirstOrDefault();
 
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
 
