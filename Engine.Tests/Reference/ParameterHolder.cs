@@ -10,6 +10,6 @@ public sealed class ParameterHolder : Module
         for (int i = 0; i < values.Length; i++) RegisterParameter($"p{i}", values[i]);
     }
 
-    public override Tensor Forward(Tensor x) => throw new NotSupportedException("ParameterHolder has no forward pass.");
-    public override Tensor Backward(Tensor dY) => throw new NotSupportedException("ParameterHolder has no backward pass.");
+    protected override Tensor ForwardCore(Tensor x) => throw new NotSupportedException("ParameterHolder has no forward pass.");
+    protected override Tensor BackwardCore(Tensor dY) => throw new NotSupportedException("ParameterHolder has no backward pass.");
 }
