@@ -73,14 +73,13 @@ public sealed class Trainer
     /// Cancellation is checked before every batch and throws <see cref="OperationCanceledException"/>; epochs finished
     /// before it stay in <see cref="History"/>.
     /// </summary>
-    /// <param name="train">The training batches; enumerated once per epoch (a loader that reshuffles per enumeration gives a new order each epoch).</param>
+    /// <param name="train">The training batches, enumerated once per epoch.</param>
     /// <param name="test">The test batches evaluated after each epoch, or null.</param>
     /// <param name="epochs">Epochs to run (at least 1).</param>
     /// <param name="progress">Receives progress reports during training, or null.</param>
     /// <param name="cancellationToken">Stops training between batches.</param>
-    /// <param name="batchesPerEpoch">Batches per epoch for progress and ETA when <paramref name="train"/> cannot count itself (null: count it when possible, else learn it from the first epoch).</param>
-    public TrainingHistory Fit(IEnumerable<(Tensor Images, int[] Labels)> train, IEnumerable<(Tensor Images, int[] Labels)>? test, int epochs,
-                               IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, int? batchesPerEpoch = null)
+    public TrainingHistory Fit(IBatchSource train, IBatchSource? test, int epochs,
+                               IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(train);
         if (epochs < 1) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "Epochs must be at least 1.");
@@ -91,8 +90,7 @@ public sealed class Trainer
         if (MaxGradNorm is double m && !(m > 0))
             throw new ArgumentException($"MaxGradNorm must be positive but is {m}.", nameof(MaxGradNorm));
 
-        int perEpoch = batchesPerEpoch ?? (train.TryGetNonEnumeratedCount(out int c) ? c : 0);
-        var clock = new TrainingClock(epochs, perEpoch);
+        var clock = new TrainingClock(epochs, train.BatchCount);
         double best = double.NaN;
         int sinceBest = 0;
         History.StopReason = StopReason.Completed;
@@ -100,8 +98,8 @@ public sealed class Trainer
         {
             var sw = Stopwatch.StartNew();
             double lr = Optimizer.LearningRate;
-            var (trainMetrics, trainSeconds) = TrainEpoch(train, epoch, clock, progress, cancellationToken);
-            var testResult = test is null ? null : Evaluate(test, cancellationToken);
+            var (trainMetrics, trainSeconds) = TrainEpoch(train.Batches(epoch, cancellationToken), epoch, clock, progress, cancellationToken);
+            var testResult = test is null ? null : Evaluate(test.Batches(epoch, cancellationToken), cancellationToken);
             Scheduler?.Step();
             var result = new EpochResult(epoch, trainMetrics.MeanLoss, trainMetrics.Accuracy, testResult, lr, sw.Elapsed.TotalSeconds,
                                          trainSeconds > 0 ? trainMetrics.Samples / trainSeconds : 0);
@@ -120,6 +118,15 @@ public sealed class Trainer
             }
         }
         return History;
+    }
+
+    /// <summary>Evaluates the model on one pass over <paramref name="data"/> (its epoch-1 batches) in evaluation mode.</summary>
+    /// <param name="data">The batches to evaluate.</param>
+    /// <param name="cancellationToken">Checked before every batch.</param>
+    public EvaluationResult Evaluate(IBatchSource data, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return Evaluate(data.Batches(1, cancellationToken), cancellationToken);
     }
 
     /// <summary>Evaluates the model in evaluation mode (restoring its previous mode afterwards).</summary>
