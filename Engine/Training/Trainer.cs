@@ -132,29 +132,48 @@ public sealed class Trainer
     /// <summary>Evaluates the model in evaluation mode (restoring its previous mode afterwards).</summary>
     /// <param name="data">The batches to evaluate.</param>
     /// <param name="cancellationToken">Checked before every batch.</param>
-    public EvaluationResult Evaluate(IEnumerable<(Tensor Images, int[] Labels)> data, CancellationToken cancellationToken = default)
+    public EvaluationResult Evaluate(IEnumerable<(Tensor Images, int[] Labels)> data, CancellationToken cancellationToken = default) =>
+        Evaluate(Model, data, Loss, ref _hostLogits, cancellationToken);
+
+    /// <summary>
+    /// Evaluates <paramref name="model"/> with softmax cross-entropy in evaluation mode (restoring its previous mode afterwards);
+    /// for checkpoints that are evaluated without training.
+    /// </summary>
+    /// <param name="model">The model; its forward pass must return logits [N, K].</param>
+    /// <param name="data">The batches to evaluate (their epoch-1 pass).</param>
+    /// <param name="cancellationToken">Checked before every batch.</param>
+    public static EvaluationResult EvaluateModel(Module model, IBatchSource data, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        float[] buffer = [];
+        return Evaluate(model, data.Batches(1, cancellationToken), new SoftmaxCrossEntropy(), ref buffer, cancellationToken);
+    }
+
+    private static EvaluationResult Evaluate(Module model, IEnumerable<(Tensor Images, int[] Labels)> data, SoftmaxCrossEntropy lossFn,
+                                             ref float[] hostBuffer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(data);
-        bool wasTraining = Model.IsTraining;
-        Model.Eval();
+        bool wasTraining = model.IsTraining;
+        model.Eval();
         try
         {
             ClassificationMetrics? metrics = null;
             foreach (var (x, y) in data)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var logits = Model.Forward(x);
+                var logits = model.Forward(x);
                 var (n, k) = CheckBatch(x, y, logits);
-                double loss = Loss.Forward(logits, y);
+                double loss = lossFn.Forward(logits, y);
                 metrics ??= new ClassificationMetrics(k);
                 if (metrics.NumClasses != k) throw new InvalidOperationException($"The model returned {k} classes after {metrics.NumClasses} in an earlier batch.");
-                metrics.Add(HostLogits(logits), y, n, loss);
+                metrics.Add(HostLogits(logits, ref hostBuffer), y, n, loss);
             }
             return metrics?.ToResult() ?? throw new ArgumentException("The evaluation set has no batches.", nameof(data));
         }
         finally
         {
-            Model.Train(wasTraining);
+            model.Train(wasTraining);
         }
     }
 
@@ -180,7 +199,7 @@ public sealed class Trainer
             Optimizer.Step();
 
             metrics ??= new ClassificationMetrics(k);
-            metrics.Add(HostLogits(logits), y, n, loss);
+            metrics.Add(HostLogits(logits, ref _hostLogits), y, n, loss);
             batch++;
             clock.BatchDone(sw.Elapsed);
             if (progress is not null)
@@ -213,10 +232,10 @@ public sealed class Trainer
     }
 
     /// <summary>The logits copied into a host buffer that is reused across batches.</summary>
-    private ReadOnlySpan<float> HostLogits(Tensor logits)
+    private static ReadOnlySpan<float> HostLogits(Tensor logits, ref float[] buffer)
     {
-        if (_hostLogits.Length < logits.Length) _hostLogits = new float[logits.Length];
-        var span = _hostLogits.AsSpan(0, logits.Length);
+        if (buffer.Length < logits.Length) buffer = new float[logits.Length];
+        var span = buffer.AsSpan(0, logits.Length);
         logits.Device.CopyToHost(logits.Buffer, 0, span);
         return span;
     }
