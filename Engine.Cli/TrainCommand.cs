@@ -84,9 +84,9 @@ internal static class TrainCommand
 
     internal static Optimizer CreateOptimizer(TrainSettings s, Module model) => s.Optimizer switch
     {
-        "sgd" => new Sgd(model.Parameters(), lr: s.EffectiveLearningRate, momentum: s.Momentum, weightDecay: s.WeightDecay),
-        "adam" => new Adam(model.Parameters(), lr: s.EffectiveLearningRate, weightDecay: s.WeightDecay),
-        "adamw" => new AdamW(model.Parameters(), lr: s.EffectiveLearningRate, weightDecay: s.WeightDecay),
+        "sgd" => new Sgd(model.Parameters(), lr: (float)s.EffectiveLearningRate, momentum: (float)s.Momentum, weightDecay: (float)s.WeightDecay),
+        "adam" => new Adam(model.Parameters(), lr: (float)s.EffectiveLearningRate, weightDecay: (float)s.WeightDecay),
+        "adamw" => new AdamW(model.Parameters(), lr: (float)s.EffectiveLearningRate, weightDecay: (float)s.WeightDecay),
         _ => throw new UsageException($"unknown optimizer '{s.Optimizer}' (sgd, adam or adamw)"),
     };
 

@@ -55,7 +55,7 @@ public class EvaluationTests
         float[] x = [2, 0, 0, 0, 0, 3, 0, 1, 0, 1, 0, 0];
         int[] y = [0, 1, 1, 2];
         var batches = new List<(Tensor, int[])> { (Tensor.FromArray(device, x[..6], 2, 3), y[..2]), (Tensor.FromArray(device, x[6..], 2, 3), y[2..]) };
-        var trainer = new Trainer(lin, new Sgd(lin.Parameters(), lr: 0.1));
+        var trainer = new Trainer(lin, new Sgd(lin.Parameters(), lr: 0.1f));
         var r = trainer.Evaluate(BatchSource.FromList(batches));
         Assert.That(r.ConfusionMatrix, Is.EqualTo(new int[,] { { 1, 0, 0 }, { 0, 1, 1 }, { 1, 0, 0 } }));
         Assert.That(r.Accuracy, Is.EqualTo(0.5));

@@ -38,7 +38,7 @@ public class TrainerTests
         {
             var device = new CpuDevice(threads: 2);
             var model = TinyModel(device, 7, TrainingTestData.Features, TrainingTestData.Classes);
-            var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.05, momentum: 0.9));
+            var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.05f, momentum: 0.9f));
             trainer.Fit(Data(device, 96, 16, seed: 3), Data(device, 32, 16, seed: 4), epochs: 3);
             return Weights(model);
         }
@@ -62,7 +62,7 @@ public class TrainerTests
     {
         var device = new CpuDevice(threads: 1);
         var model = TinyModel(device, 1, TrainingTestData.Features, TrainingTestData.Classes);
-        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.1, momentum: 0.9));
+        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.1f, momentum: 0.9f));
         var seen = new List<EpochResult>();
         trainer.EpochCompleted += seen.Add;
         var history = trainer.Fit(Data(device, 128, 16, seed: 5), Data(device, 64, 32, seed: 6), epochs: 6);
@@ -72,7 +72,7 @@ public class TrainerTests
         Assert.That(history[^1].TrainLoss, Is.LessThan(history[0].TrainLoss));
         Assert.That(history[^1].Test!.Accuracy, Is.GreaterThan(0.6), "the synthetic classes are easy to separate");
         Assert.That(history.StopReason, Is.EqualTo(StopReason.Completed));
-        Assert.That(history.All(e => e.Seconds > 0 && e.TrainSamplesPerSecond > 0 && e.LearningRate == 0.1));
+        Assert.That(history.All(e => e.Seconds > 0 && e.TrainSamplesPerSecond > 0 && e.LearningRate == 0.1f));
     }
 
     [Test]
@@ -80,14 +80,14 @@ public class TrainerTests
     {
         var device = new CpuDevice(threads: 1);
         var model = TinyModel(device, 2, TrainingTestData.Features, TrainingTestData.Classes);
-        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.05)) { ProgressInterval = TimeSpan.Zero };
+        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.05f)) { ProgressInterval = TimeSpan.Zero };
         var progress = new ListProgress<TrainingProgress>();
         var history = trainer.Fit(Data(device, 50, 8, seed: 1), null, epochs: 2, progress);
         // 50 samples in batches of 8: 7 batches (the last has 2).
         Assert.That(progress.Items, Has.Count.EqualTo(14));
         Assert.That(progress.Items.Select(p => (p.Epoch, p.Batch)),
             Is.EqualTo(Enumerable.Range(1, 2).SelectMany(e => Enumerable.Range(1, 7).Select(b => (e, b)))));
-        Assert.That(progress.Items.All(p => p.BatchesPerEpoch == 7 && p.Epochs == 2 && p.LearningRate == 0.05));
+        Assert.That(progress.Items.All(p => p.BatchesPerEpoch == 7 && p.Epochs == 2 && p.LearningRate == 0.05f));
         Assert.That(progress.Items.All(p => p.RunningAccuracy is >= 0 and <= 1 && double.IsFinite(p.RunningLoss) && p.SamplesPerSecond > 0));
         // The last report of each epoch carries the epoch's training loss and accuracy.
         for (int e = 0; e < 2; e++)
@@ -106,7 +106,7 @@ public class TrainerTests
         var device = new CpuDevice(threads: 1);
         var model = TinyModel(device, 3, TrainingTestData.Features, TrainingTestData.Classes);
         using var cts = new CancellationTokenSource();
-        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.05)) { ProgressInterval = TimeSpan.Zero };
+        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.05f)) { ProgressInterval = TimeSpan.Zero };
         var progress = new ListProgress<TrainingProgress> { OnReport = p => { if (p.Epoch == 2 && p.Batch == 3) cts.Cancel(); } };
         Assert.Throws<OperationCanceledException>(() => trainer.Fit(Data(device, 64, 8, seed: 2), null, epochs: 5, progress, cts.Token));
         Assert.That(trainer.History, Has.Count.EqualTo(1), "epoch 1 finished before the cancellation");
@@ -119,14 +119,14 @@ public class TrainerTests
         var device = new CpuDevice(threads: 1);
         var model = TinyModel(device, 4, TrainingTestData.Features, TrainingTestData.Classes);
         // lr = 0: the weights never change, so the test accuracy never improves after epoch 1.
-        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.0)) { EarlyStopping = new EarlyStopping(Patience: 2) };
+        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.0f)) { EarlyStopping = new EarlyStopping(Patience: 2) };
         var history = trainer.Fit(Data(device, 32, 8, seed: 1), Data(device, 32, 8, seed: 2), epochs: 10);
         Assert.That(history, Has.Count.EqualTo(3));
         Assert.That(history.StopReason, Is.EqualTo(StopReason.EarlyStopped));
 
         // With a loss criterion and learning on, it runs on while the test loss keeps falling.
         var model2 = TinyModel(device, 4, TrainingTestData.Features, TrainingTestData.Classes);
-        var trainer2 = new Trainer(model2, new Sgd(model2.Parameters(), lr: 0.02))
+        var trainer2 = new Trainer(model2, new Sgd(model2.Parameters(), lr: 0.02f))
         { EarlyStopping = new EarlyStopping(Patience: 1, Metric: EarlyStoppingMetric.TestLoss) };
         var h2 = trainer2.Fit(Data(device, 64, 8, seed: 1), Data(device, 64, 8, seed: 1), epochs: 3);
         Assert.That(h2, Has.Count.EqualTo(3));
@@ -137,7 +137,7 @@ public class TrainerTests
     public void EarlyStoppingWithoutTestSetIsRejected()
     {
         var model = TinyModel(CpuDevice.Default, 4, TrainingTestData.Features, TrainingTestData.Classes);
-        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.1)) { EarlyStopping = new EarlyStopping(2) };
+        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.1f)) { EarlyStopping = new EarlyStopping(2) };
         var ex = Assert.Throws<ArgumentException>(() => trainer.Fit(Data(CpuDevice.Default, 16, 8, 1), null, 2));
         Assert.That(ex!.ParamName, Is.EqualTo("test"));
     }
@@ -149,7 +149,7 @@ public class TrainerTests
         var probe = new ModeProbe();
         var model = new Sequential(new Flatten(), probe, new Linear(TrainingTestData.Features, TrainingTestData.Classes, device: device, seed: 1));
         model.Eval(); // the trainer must switch it back on for training
-        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.01));
+        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.01f));
         trainer.Fit(Data(device, 24, 8, 1), Data(device, 16, 8, 2), epochs: 2);
         // Per epoch: 3 training batches (train mode) then 2 test batches (eval mode).
         bool[] epochPattern = [true, true, true, false, false];
@@ -163,7 +163,7 @@ public class TrainerTests
         var device = new CpuDevice(threads: 1);
         var model = TinyModel(device, 5, TrainingTestData.Features, TrainingTestData.Classes);
         var before = Weights(model);
-        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 1.0)) { MaxGradNorm = 1e-3 };
+        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 1.0f)) { MaxGradNorm = 1e-3 };
         trainer.Fit(Data(device, 8, 8, 1), null, epochs: 1);
         var after = Weights(model);
         double sq = 0;
@@ -173,11 +173,29 @@ public class TrainerTests
     }
 
     [Test]
+    public void SchedulerIsSteppedOncePerEpochAfterTheEpoch()
+    {
+        var device = new CpuDevice(threads: 1);
+        var model = TinyModel(device, 8, TrainingTestData.Features, TrainingTestData.Classes);
+        var optimizer = new Sgd(model.Parameters(), lr: 0.1f);
+        var schedule = new StepLR(optimizer, stepSize: 2, gamma: 0.5f);
+        var trainer = new Trainer(model, optimizer) { Scheduler = schedule, ProgressInterval = TimeSpan.Zero };
+        var progress = new ListProgress<TrainingProgress>();
+        var history = trainer.Fit(Data(device, 16, 8, 1), null, epochs: 5, progress);
+        // Epoch e (1-based) trains with the rate of schedule epoch e − 1: 0.1, 0.1, 0.05, 0.05, 0.025.
+        var expected = Enumerable.Range(0, 5).Select(e => (double)schedule.LearningRateAt(e)).ToArray();
+        Assert.That(history.Select(e => e.LearningRate), Is.EqualTo(expected));
+        Assert.That(expected.Distinct().Count(), Is.EqualTo(3), "the schedule really changes the rate");
+        Assert.That(progress.Items.Where(p => p.Batch == 1).Select(p => p.LearningRate), Is.EqualTo(expected));
+        Assert.That(schedule.LastEpoch, Is.EqualTo(5));
+    }
+
+    [Test]
     public void DivergingLossThrowsAClearError()
     {
         var device = new CpuDevice(threads: 1);
         var model = TinyModel(device, 6, TrainingTestData.Features, TrainingTestData.Classes);
-        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 1e30));
+        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 1e30f));
         var ex = Assert.Throws<InvalidOperationException>(() => trainer.Fit(Data(device, 64, 8, 1), null, epochs: 3));
         Assert.That(ex!.Message, Does.Contain("diverged"));
     }

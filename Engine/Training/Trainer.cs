@@ -51,7 +51,7 @@ public sealed class Trainer
     public SoftmaxCrossEntropy Loss { get; }
 
     /// <summary>An optional learning-rate scheduler, stepped once after every epoch.</summary>
-    public LRScheduler? Scheduler { get; init; }
+    public LrScheduler? Scheduler { get; init; }
 
     /// <summary>When set, the global L2 norm of all parameter gradients is clipped to this value before each step.</summary>
     public double? MaxGradNorm { get; init; }
@@ -195,7 +195,7 @@ public sealed class Trainer
             if (!double.IsFinite(loss))
                 throw new InvalidOperationException($"The training loss became {loss} at epoch {epoch}, batch {batch + 1}: training diverged (try a lower learning rate or gradient clipping).");
             Model.Backward(Loss.Backward());
-            if (MaxGradNorm is double maxNorm) GradClip.ClipGradNorm(_parameters, maxNorm);
+            if (MaxGradNorm is double maxNorm) GradClip.ClipGradNorm(_parameters, (float)maxNorm);
             Optimizer.Step();
 
             metrics ??= new ClassificationMetrics(k);
