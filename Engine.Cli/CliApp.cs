@@ -60,7 +60,9 @@ internal static class CliApp
         }
         if (parsed.Errors.Count > 0)
         {
-            ctx.Error.WriteLine($"error: {OneLine(parsed.Errors[0].Message)} (see 'convengine {CommandPath(parsed)}--help')");
+            // An unknown word explains more than the "required command was not provided" that comes with it.
+            var first = parsed.Errors.FirstOrDefault(e => e.Message.Contains("Unrecognized", StringComparison.Ordinal)) ?? parsed.Errors[0];
+            ctx.Error.WriteLine($"error: {OneLine(first.Message)} (see 'convengine {CommandPath(parsed)}--help')");
             return ExitUsage;
         }
         try

@@ -36,15 +36,15 @@ internal static class SummaryCommand
         catch (ArgumentException e) { throw new UsageException($"{spec.Name} cannot take a {c}x{h}x{w} input: {CliApp.OneLine(e.Message)}"); }
 
         var table = new Table().Border(ctx.Interactive ? TableBorder.Rounded : TableBorder.Ascii)
-            .Title($"{spec.Display}: input [1, {c}, {h}, {w}]")
+            .Title(Markup.Escape($"{spec.Display}: input [1, {c}, {h}, {w}]"))
             .AddColumn("Layer").AddColumn("Type").AddColumn("Output shape")
             .AddColumn(new TableColumn("Params").RightAligned()).AddColumn(new TableColumn("RF").RightAligned()).AddColumn(new TableColumn("Jump").RightAligned());
         foreach (var row in rows)
-            table.AddRow(Markup.Escape(row.Name), Markup.Escape(row.Type), ModelSummary.Shape(row.OutputShape),
+            table.AddRow(Markup.Escape(row.Name), Markup.Escape(row.Type), Markup.Escape(ModelSummary.Shape(row.OutputShape)),
                          row.Parameters.ToString("N0", CultureInfo.InvariantCulture), Pair(row.ReceptiveField, "global"), Pair(row.Jump, "-"));
         long total = net.ParameterCount();
         table.AddEmptyRow();
-        table.AddRow("[bold]Total[/]", "", ModelSummary.Shape(rows[^1].OutputShape), $"[bold]{total.ToString("N0", CultureInfo.InvariantCulture)}[/]", "", "");
+        table.AddRow("[bold]Total[/]", "", Markup.Escape(ModelSummary.Shape(rows[^1].OutputShape)), $"[bold]{total.ToString("N0", CultureInfo.InvariantCulture)}[/]", "", "");
         ctx.Console.Write(table);
         double mb = total * 4.0 / (1024 * 1024);
         ctx.Console.WriteLine($"{total.ToString("N0", CultureInfo.InvariantCulture)} parameters ({mb.ToString("0.00", CultureInfo.InvariantCulture)} MiB as float32); RF = receptive field in input pixels, Jump = input pixels between adjacent outputs.");

@@ -16,7 +16,7 @@ public interface IBatchSource
 }
 
 /// <summary>Ready-made <see cref="IBatchSource"/> implementations.</summary>
-public static class BatchSource
+public static partial class BatchSource
 {
     /// <summary>A source that yields the same in-memory batches, in the same order, every epoch.</summary>
     /// <param name="batches">The batches.</param>
