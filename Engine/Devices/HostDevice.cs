@@ -118,6 +118,7 @@ public abstract class HostDevice : IDevice
     public virtual void Im2Col(Tensor x, int image, in ConvGeometry g, Tensor col)
     {
         int per = g.Channels * g.Height * g.Width;
+        ArgumentOutOfRangeException.ThrowIfNegative(image);
         NeedLength(x, (long)(image + 1) * per, nameof(x));
         NeedLength(col, (long)g.ColRows * g.ColCols, nameof(col));
         NaiveConv.Im2Col(S(x).Slice(image * per, per), g, S(col));
@@ -127,6 +128,7 @@ public abstract class HostDevice : IDevice
     public virtual void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image)
     {
         int per = g.Channels * g.Height * g.Width;
+        ArgumentOutOfRangeException.ThrowIfNegative(image);
         NeedLength(dX, (long)(image + 1) * per, nameof(dX));
         NeedLength(col, (long)g.ColRows * g.ColCols, nameof(col));
         NaiveConv.Col2Im(S(col), g, S(dX).Slice(image * per, per));
@@ -136,6 +138,7 @@ public abstract class HostDevice : IDevice
     public virtual void Pad2d(Tensor x, PaddingMode mode, Padding2d pad, Tensor y)
     {
         var (planes, h, w) = Planes(x);
+        NeedLength(y, (long)planes * (h + pad.Top + pad.Bottom) * (w + pad.Left + pad.Right), nameof(y));
         NaiveConv.Pad2d(S(x), planes, h, w, mode, pad, S(y));
     }
 
@@ -143,22 +146,42 @@ public abstract class HostDevice : IDevice
     public virtual void Pad2dBackward(Tensor dY, PaddingMode mode, Padding2d pad, Tensor dX)
     {
         var (planes, h, w) = Planes(dX);
+        NeedLength(dY, (long)planes * (h + pad.Top + pad.Bottom) * (w + pad.Left + pad.Right), nameof(dY));
         NaiveConv.Pad2dBackward(S(dY), planes, h, w, mode, pad, S(dX));
     }
 
     /// <inheritdoc/>
-    public virtual void MaxPool2d(Tensor x, in PoolGeometry g, Tensor y) => NaivePooling.MaxPool2d(S(x), PlaneCount(x, g), g, S(y));
+    public virtual void MaxPool2d(Tensor x, in PoolGeometry g, Tensor y)
+    {
+        int planes = PlaneCount(x, g);
+        NeedLength(y, (long)planes * g.OutH * g.OutW, nameof(y));
+        NaivePooling.MaxPool2d(S(x), planes, g, S(y));
+    }
 
     /// <inheritdoc/>
-    public virtual void MaxPool2dBackward(Tensor x, Tensor dY, in PoolGeometry g, Tensor dX) =>
-        NaivePooling.MaxPool2dBackward(S(x), S(dY), PlaneCount(x, g), g, S(dX));
+    public virtual void MaxPool2dBackward(Tensor x, Tensor dY, in PoolGeometry g, Tensor dX)
+    {
+        int planes = PlaneCount(x, g);
+        NeedLength(dY, (long)planes * g.OutH * g.OutW, nameof(dY));
+        NeedLength(dX, x.Length, nameof(dX));
+        NaivePooling.MaxPool2dBackward(S(x), S(dY), planes, g, S(dX));
+    }
 
     /// <inheritdoc/>
-    public virtual void AvgPool2d(Tensor x, in PoolGeometry g, Tensor y) => NaivePooling.AvgPool2d(S(x), PlaneCount(x, g), g, S(y));
+    public virtual void AvgPool2d(Tensor x, in PoolGeometry g, Tensor y)
+    {
+        int planes = PlaneCount(x, g);
+        NeedLength(y, (long)planes * g.OutH * g.OutW, nameof(y));
+        NaivePooling.AvgPool2d(S(x), planes, g, S(y));
+    }
 
     /// <inheritdoc/>
-    public virtual void AvgPool2dBackward(Tensor dY, in PoolGeometry g, Tensor dX) =>
-        NaivePooling.AvgPool2dBackward(S(dY), PlaneCount(dX, g), g, S(dX));
+    public virtual void AvgPool2dBackward(Tensor dY, in PoolGeometry g, Tensor dX)
+    {
+        int planes = PlaneCount(dX, g);
+        NeedLength(dY, (long)planes * g.OutH * g.OutW, nameof(dY));
+        NaivePooling.AvgPool2dBackward(S(dY), planes, g, S(dX));
+    }
 
     /// <inheritdoc/>
     public virtual void BatchNormStatistics(Tensor x, int outer, int channels, int inner, Tensor mean, Tensor variance) =>

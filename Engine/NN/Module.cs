@@ -29,7 +29,7 @@ public abstract class Module
     /// <param name="dY">The gradient of the loss with respect to the last output; same shape as that output.</param>
     public abstract Tensor Backward(Tensor dY);
 
-    /// <summary>A one-line description such as <c>Conv2d(1, 6, kernel=5x5, stride=1x1, padding=2x2)</c>.</summary>
+    /// <summary>A one-line description such as <c>Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))</c> (PyTorch's format).</summary>
     public override string ToString() => GetType().Name;
 
     /// <summary>Registers a parameter under <paramref name="localName"/>.</summary>

@@ -4,7 +4,7 @@ namespace ConvEngine.NN;
 /// Runs its children in order: y = fₙ(…f₂(f₁(x))). Backward runs them in reverse: dX = f₁ᵀ(…fₙᵀ(dY)).
 /// Children are named <c>0</c>, <c>1</c>, … unless added with a name, as in PyTorch.
 /// </summary>
-public sealed class Sequential : Module
+public class Sequential : Module
 {
     private readonly List<Module> _layers = [];
 

@@ -1,0 +1,81 @@
+using BenchmarkDotNet.Attributes;
+using ConvEngine.NN;
+
+namespace ConvEngine.Benchmarks;
+
+/// <summary>One convolution shape of the reference set: input (N, Cin, H, W) → Cout channels with a square kernel.</summary>
+public sealed record ConvCase(string Name, int N, int Cin, int H, int W, int Cout, int Kernel, int Stride, int Padding)
+{
+    /// <summary>Output height.</summary>
+    public int OutH => (H + 2 * Padding - Kernel) / Stride + 1;
+    /// <summary>Output width.</summary>
+    public int OutW => (W + 2 * Padding - Kernel) / Stride + 1;
+    /// <summary>Floating-point operations of one forward pass: 2·N·Cout·OH·OW·Cin·K² (a multiply and an add per tap; bias ignored).</summary>
+    public double Flops => 2.0 * N * Cout * OutH * OutW * Cin * Kernel * Kernel;
+    /// <summary>Floating-point operations of one backward pass: two GEMMs of the forward's size (dW and dcol); col2im/bias ignored.</summary>
+    public double BackwardFlops => 2 * Flops;
+    /// <summary>The name BenchmarkDotNet shows in the Case column.</summary>
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// Conv2d forward and backward on the reference shapes (LeNet-5, ResNet-18 stages, a VGG block). Data are seeded; the layer,
+/// its input, one forward (so backward has a cache) and the upstream gradient are prepared in <see cref="Setup"/>, so the
+/// measured methods contain only the layer's work. Backward accumulates into the weight gradient on every call, as training would.
+/// </summary>
+[MemoryDiagnoser]
+public class Conv2dBenchmarks
+{
+    private Conv2d _conv = null!;
+    private Tensor _x = null!, _dY = null!;
+
+    /// <summary>The reference shapes: name, N, Cin, H, W → Cout, kernel, stride, padding.</summary>
+    public static IEnumerable<ConvCase> Cases() =>
+    [
+        new("lenet_c1", 64, 1, 28, 28, 6, 5, 1, 2),
+        new("lenet_c2", 64, 6, 14, 14, 16, 5, 1, 0),
+        new("resnet_stem", 8, 3, 224, 224, 64, 7, 2, 3),
+        new("resnet_l1", 8, 64, 56, 56, 64, 3, 1, 1),
+        new("resnet_l2", 8, 128, 28, 28, 128, 3, 1, 1),
+        new("resnet_l3", 8, 256, 14, 14, 256, 3, 1, 1),
+        new("resnet_l4", 8, 512, 7, 7, 512, 3, 1, 1),
+        new("resnet_down", 8, 64, 56, 56, 128, 1, 2, 0),
+        new("vgg_l1", 4, 64, 112, 112, 128, 3, 1, 1),
+    ];
+
+    /// <summary>The shape being measured.</summary>
+    [ParamsSource(nameof(Cases))]
+    public ConvCase Case { get; set; } = null!;
+
+    /// <summary>Forward floating-point operations of the current case (for a GFLOP/s column); backward does twice as many.</summary>
+    public double Flops => Case.Flops;
+
+    /// <summary>Builds the layer and seeded data, and runs one forward so that backward has its cache.</summary>
+    [GlobalSetup]
+    public void Setup()
+    {
+        var c = Case;
+        var device = CpuDevice.Default;
+        _conv = new Conv2d(c.Cin, c.Cout, c.Kernel, c.Stride, c.Padding, device: device, seed: 42);
+        var rng = new Random(7);
+        _x = Tensor.FromArray(device, Random(rng, c.N * c.Cin * c.H * c.W), c.N, c.Cin, c.H, c.W);
+        var y = _conv.Forward(_x);
+        _dY = Tensor.FromArray(device, Random(rng, y.Length), y.Shape);
+        _conv.Backward(_dY); // touches the backward scratch once, outside the measurement
+    }
+
+    private static float[] Random(Random rng, int length)
+    {
+        var a = new float[length];
+        for (int i = 0; i < a.Length; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
+        return a;
+    }
+
+    /// <summary>One forward pass (im2col + GEMM per image, bias).</summary>
+    [Benchmark]
+    public Tensor Forward() => _conv.Forward(_x);
+
+    /// <summary>One backward pass (dW, dB, and dX through col2im) using the cache of the setup's forward.</summary>
+    [Benchmark]
+    public Tensor Backward() => _conv.Backward(_dY);
+}

@@ -1,0 +1,239 @@
+using ConvEngine.Inspect;
+using ConvEngine.NN;
+using ConvEngine.Reference;
+using NUnit.Framework;
+
+namespace ConvEngine.Tests.Layers;
+
+public class Conv2dTests
+{
+    /// <summary>A convolution configuration and an input shape that fits it.</summary>
+    public sealed record Config(int N, int Cin, int H, int W, int Cout, (int H, int W) K, (int H, int W) S, (int H, int W) P,
+                                (int H, int W) D, int Groups, PaddingMode Mode, bool Bias = true)
+    {
+        public Conv2d Build(int seed, IDevice? device = null) => new(Cin, Cout, K, S, P, D, Groups, Bias, Mode, device, seed);
+        public override string ToString() => $"N{N} {Cin}x{H}x{W} -> {Cout} k{K} s{S} p{P} d{D} g{Groups} {Mode}{(Bias ? "" : " nobias")}";
+    }
+
+    private static Config RandomConfig(Random rng, int index)
+    {
+        while (true)
+        {
+            int groups = rng.Next(4) switch { 0 or 1 => 1, 2 => rng.Next(2, 4), _ => 0 }; // 0: depthwise
+            int cin, cout;
+            if (groups == 0) { cin = rng.Next(2, 6); groups = cin; cout = cin * rng.Next(1, 3); }
+            else { cin = groups * rng.Next(1, 4); cout = groups * rng.Next(1, 4); }
+            var k = (rng.Next(1, 5), rng.Next(1, 5));
+            var s = (rng.Next(1, 4), rng.Next(1, 4));
+            var p = (rng.Next(0, 3), rng.Next(0, 3));
+            var d = (rng.Next(1, 3), rng.Next(1, 3));
+            var mode = (PaddingMode)(index % 3);
+            int h = rng.Next(1, 12), w = rng.Next(1, 12);
+            if (d.Item1 * (k.Item1 - 1) + 1 > h + 2 * p.Item1 || d.Item2 * (k.Item2 - 1) + 1 > w + 2 * p.Item2) continue;
+            if (mode == PaddingMode.Reflect && (p.Item1 >= h || p.Item2 >= w)) continue;
+            return new Config(rng.Next(1, 4), cin, h, w, cout, k, s, p, d, groups, mode, Bias: rng.Next(4) != 0);
+        }
+    }
+
+    private static float[] Direct(Config c, Conv2d conv, float[] x, out int oh, out int ow) =>
+        NaiveConv.Conv2dDirect(x, c.N, c.Cin, c.H, c.W, conv.Weight.Value.ToArray(), conv.Bias?.Value.ToArray() ?? [],
+            c.Cout, c.K.H, c.K.W, c.S.H, c.S.W, c.P.H, c.P.W, c.D.H, c.D.W, c.Groups, c.Mode, out oh, out ow);
+
+    [Test]
+    public void ForwardMatchesDirectConvolutionOnRandomConfigs()
+    {
+        var rng = new Random(2024);
+        int depthwise = 0, grouped = 0, dilated = 0, strided = 0, rect = 0;
+        for (int t = 0; t < 36; t++)
+        {
+            var c = RandomConfig(rng, t);
+            if (c.Groups == c.Cin && c.Cin > 1) depthwise++; else if (c.Groups > 1) grouped++;
+            if (c.D != (1, 1)) dilated++;
+            if (c.S != (1, 1)) strided++;
+            if (c.K.H != c.K.W) rect++;
+            var conv = c.Build(seed: t);
+            var xData = TestUtil.RandomArray(rng, c.N * c.Cin * c.H * c.W);
+            var y = conv.Forward(Tensor.FromArray(xData, c.N, c.Cin, c.H, c.W));
+            var expected = Direct(c, conv, xData, out int oh, out int ow);
+            Assert.That(y.Shape, Is.EqualTo(new[] { c.N, c.Cout, oh, ow }), c.ToString());
+            Assert.That(conv.OutputShape([c.N, c.Cin, c.H, c.W]), Is.EqualTo(y.Shape), c.ToString());
+            TestUtil.AssertClose(y.ToArray(), expected, 1e-4, 1e-5, $"case {t}: {c}");
+        }
+        Assert.That(new[] { depthwise, grouped, dilated, strided, rect }, Is.All.GreaterThan(0), "coverage of the random configs");
+    }
+
+    [Test]
+    public void ForwardAndBackwardAgreeOnCpuAndReferenceDevices()
+    {
+        var rng = new Random(77);
+        for (int t = 0; t < 6; t++)
+        {
+            var c = RandomConfig(rng, t);
+            var xData = TestUtil.RandomArray(rng, c.N * c.Cin * c.H * c.W);
+            var results = new List<(float[] Y, float[] DX, float[] DW)>();
+            foreach (IDevice dev in new IDevice[] { CpuDevice.Default, ReferenceDevice.Instance })
+            {
+                var conv = c.Build(seed: 5, dev);
+                var y = conv.Forward(Tensor.FromArray(dev, xData, c.N, c.Cin, c.H, c.W));
+                var dY = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(9), y.Length), y.Shape);
+                var dX = conv.Backward(dY);
+                results.Add((y.ToArray(), dX.ToArray(), conv.Weight.Grad.ToArray()));
+            }
+            TestUtil.AssertClose(results[0].Y, results[1].Y, 1e-5, 1e-6, $"y {c}");
+            TestUtil.AssertClose(results[0].DX, results[1].DX, 1e-5, 1e-6, $"dX {c}");
+            TestUtil.AssertClose(results[0].DW, results[1].DW, 1e-5, 1e-6, $"dW {c}");
+        }
+    }
+
+    public static IEnumerable<TestCaseData> GradConfigs()
+    {
+        yield return new TestCaseData(new Config(2, 3, 6, 5, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Grad_3x3_pad1");
+        yield return new TestCaseData(new Config(2, 2, 7, 6, 3, (3, 2), (2, 1), (1, 0), (1, 1), 1, PaddingMode.Zeros)).SetName("Grad_rect_stride21");
+        yield return new TestCaseData(new Config(2, 4, 7, 7, 6, (3, 3), (1, 2), (2, 1), (2, 2), 2, PaddingMode.Zeros)).SetName("Grad_groups2_dilation2");
+        yield return new TestCaseData(new Config(2, 3, 6, 6, 3, (3, 3), (1, 1), (1, 1), (1, 1), 3, PaddingMode.Zeros)).SetName("Grad_depthwise");
+        yield return new TestCaseData(new Config(2, 2, 5, 6, 3, (3, 3), (1, 1), (2, 1), (1, 1), 1, PaddingMode.Reflect)).SetName("Grad_reflect");
+        yield return new TestCaseData(new Config(2, 2, 4, 5, 3, (2, 3), (2, 1), (2, 2), (1, 1), 1, PaddingMode.Replicate)).SetName("Grad_replicate");
+        yield return new TestCaseData(new Config(3, 4, 4, 3, 2, (1, 1), (1, 1), (0, 0), (1, 1), 2, PaddingMode.Zeros)).SetName("Grad_1x1_direct_groups");
+        yield return new TestCaseData(new Config(2, 3, 5, 5, 2, (3, 3), (2, 2), (1, 1), (1, 1), 1, PaddingMode.Zeros, Bias: false)).SetName("Grad_nobias");
+    }
+
+    [TestCaseSource(nameof(GradConfigs))]
+    public void GradientsMatchFiniteDifferences(Config c)
+    {
+        var conv = c.Build(seed: 11);
+        var rng = new Random(13);
+        var x = TestUtil.RandomTensor(rng, c.N, c.Cin, c.H, c.W);
+        var shape = conv.OutputShape(x.Shape);
+        var upstream = TestUtil.RandomTensor(rng, shape);
+        var report = GradCheck.Check(conv, x, upstream);
+        Assert.That(report.Entries.Count, Is.EqualTo(c.Bias ? 3 : 2));
+        Assert.That(report["input"].Checked, Is.EqualTo(x.Length), "every element of every batch item is checked");
+        Assert.That(report.MaxRelativeError, Is.LessThan(1e-2), report.ToString());
+    }
+
+    [TestCase(PaddingMode.Zeros)]
+    [TestCase(PaddingMode.Reflect)]
+    [TestCase(PaddingMode.Replicate)]
+    public void BackwardTwiceAccumulatesParameterGradsAndReturnsSameDX(PaddingMode mode)
+    {
+        var conv = new Conv2d(3, 4, 3, stride: 1, padding: 1, groups: 1, paddingMode: mode, seed: 2);
+        var rng = new Random(3);
+        var x = TestUtil.RandomTensor(rng, 2, 3, 5, 6);
+        var y = conv.Forward(x);
+        var dY = TestUtil.RandomTensor(rng, y.Shape);
+        var dX1 = conv.Backward(dY).ToArray();
+        var w1 = conv.Weight.Grad.ToArray(); var b1 = conv.Bias!.Grad.ToArray();
+        var dX2 = conv.Backward(dY).ToArray();
+        TestUtil.AssertClose(dX2, dX1, 0, 0, "dX is the same");
+        TestUtil.AssertClose(conv.Weight.Grad.ToArray(), w1.Select(v => 2 * v).ToArray(), 1e-6, 1e-7, "dW doubled");
+        TestUtil.AssertClose(conv.Bias.Grad.ToArray(), b1.Select(v => 2 * v).ToArray(), 1e-6, 1e-7, "dB doubled");
+        Assert.That(w1.Any(v => v != 0) && b1.Any(v => v != 0), Is.True, "gradients are not trivially zero");
+        conv.ZeroGrad();
+        Assert.That(conv.Weight.Grad.ToArray(), Is.All.EqualTo(0f));
+    }
+
+    [Test]
+    public void ChangingInputSizeBetweenCallsUsesTheNewGeometry()
+    {
+        // The col/pad scratch buffers are reused while sizes are unchanged; a new size must not see stale ones.
+        foreach (var mode in new[] { PaddingMode.Zeros, PaddingMode.Reflect })
+        {
+            var conv = new Conv2d(2, 3, 3, padding: 1, paddingMode: mode, seed: 4);
+            var rng = new Random(5);
+            var xs = new[] { TestUtil.RandomTensor(rng, 2, 2, 6, 6), TestUtil.RandomTensor(rng, 1, 2, 9, 4), TestUtil.RandomTensor(rng, 2, 2, 6, 6) };
+            foreach (var x in xs)
+            {
+                var c = new Config(x.Dim(0), 2, x.Dim(2), x.Dim(3), 3, (3, 3), (1, 1), (1, 1), (1, 1), 1, mode);
+                var y = conv.Forward(x);
+                TestUtil.AssertClose(y.ToArray(), Direct(c, conv, x.ToArray(), out _, out _), 1e-4, 1e-5, $"{c}");
+                var dX = conv.Backward(TestUtil.RandomTensor(rng, y.Shape));
+                Assert.That(dX.Shape, Is.EqualTo(x.Shape));
+            }
+        }
+    }
+
+    [Test]
+    public void ParametersFollowPyTorchShapesNamesAndInit()
+    {
+        var conv = new Conv2d(6, 8, (3, 5), groups: 2, seed: 1);
+        Assert.That(conv.Weight.Shape, Is.EqualTo(new[] { 8, 3, 3, 5 }));
+        Assert.That(conv.Bias!.Shape, Is.EqualTo(new[] { 8 }));
+        Assert.That(conv.Parameters().Select(p => p.Name), Is.EqualTo(new[] { "weight", "bias" }));
+        double bound = 1 / Math.Sqrt(3 * 3 * 5);
+        var w = conv.Weight.Value.ToArray();
+        Assert.That(w.Max(v => Math.Abs(v)), Is.LessThanOrEqualTo(bound).And.GreaterThan(0.8 * bound));
+        Assert.That(conv.Bias.Value.ToArray().Max(v => Math.Abs(v)), Is.LessThanOrEqualTo(bound));
+        Assert.That(new Conv2d(6, 8, 3, seed: 1).Weight.Value.ToArray(), Is.EqualTo(new Conv2d(6, 8, 3, seed: 1).Weight.Value.ToArray()), "seeded");
+        Assert.That(new Conv2d(2, 2, 1, bias: false).Bias, Is.Null);
+        var sq = new Conv2d(3, 4, 5, stride: 2, padding: 1, dilation: 3);
+        Assert.That((sq.KernelSize, sq.Stride, sq.Padding, sq.Dilation, sq.Groups, sq.PaddingMode, sq.InChannels, sq.OutChannels),
+            Is.EqualTo(((5, 5), (2, 2), (1, 1), (3, 3), 1, PaddingMode.Zeros, 3, 4)));
+    }
+
+    [Test]
+    public void ToStringMatchesPyTorchRepr()
+    {
+        Assert.That(new Conv2d(1, 6, 5, padding: 2).ToString(), Is.EqualTo("Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))"));
+        Assert.That(new Conv2d(3, 64, 7, stride: 2, padding: 3, bias: false).ToString(),
+            Is.EqualTo("Conv2d(3, 64, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), bias=False)"));
+        Assert.That(new Conv2d(4, 4, (3, 1), dilation: (2, 1), groups: 4, paddingMode: PaddingMode.Reflect, padding: (1, 0)).ToString(),
+            Is.EqualTo("Conv2d(4, 4, kernel_size=(3, 1), stride=(1, 1), padding=(1, 0), dilation=(2, 1), groups=4, padding_mode=reflect)"));
+    }
+
+    [Test]
+    public void BadInputsNameTheArgumentAndTheValues()
+    {
+        var conv = new Conv2d(3, 4, 3, padding: 1);
+        var ex = Assert.Throws<ArgumentException>(() => conv.Forward(Tensor.Zeros(2, 3, 8)));
+        Assert.That(ex!.ParamName, Is.EqualTo("x"));
+        Assert.That(ex.Message, Does.Contain("[2, 3, 8]").And.Contain("rank-4"));
+
+        ex = Assert.Throws<ArgumentException>(() => conv.Forward(Tensor.Zeros(2, 5, 8, 8)));
+        Assert.That(ex!.ParamName, Is.EqualTo("x"));
+        Assert.That(ex.Message, Does.Contain("[2, 5, 8, 8]").And.Contain("= 3"));
+
+        ex = Assert.Throws<ArgumentException>(() => new Conv2d(3, 4, 5, padding: 1).Forward(Tensor.Zeros(1, 3, 2, 9)));
+        Assert.That(ex!.ParamName, Is.EqualTo("x"));
+        Assert.That(ex.Message, Does.Contain("[1, 3, 2, 9]").And.Contain("kernel height 5").And.Contain("= 4"));
+
+        ex = Assert.Throws<ArgumentException>(() => new Conv2d(3, 4, 3, dilation: 3).Forward(Tensor.Zeros(1, 3, 9, 6)));
+        Assert.That(ex!.ParamName, Is.EqualTo("x"));
+        Assert.That(ex.Message, Does.Contain("effective 7").And.Contain("width 6"));
+
+        ex = Assert.Throws<ArgumentException>(() => new Conv2d(3, 4, 3, padding: 3, paddingMode: PaddingMode.Reflect).Forward(Tensor.Zeros(1, 3, 3, 8)));
+        Assert.That(ex!.ParamName, Is.EqualTo("x"));
+        Assert.That(ex.Message, Does.Contain("(3, 3)").And.Contain("H = 3"));
+
+        ex = Assert.Throws<ArgumentException>(() => conv.Forward(Tensor.Zeros(ReferenceDevice.Instance, 1, 3, 8, 8)));
+        Assert.That(ex!.ParamName, Is.EqualTo("x"));
+
+        var aor = Assert.Throws<ArgumentOutOfRangeException>(() => new Conv2d(3, 4, 3, stride: 0));
+        Assert.That(aor!.ParamName, Is.EqualTo("stride"));
+        Assert.That(aor.Message, Does.Contain("(0, 0)"));
+        aor = Assert.Throws<ArgumentOutOfRangeException>(() => new Conv2d(3, 4, (3, 3), stride: (1, -2)));
+        Assert.That(aor!.ParamName, Is.EqualTo("stride"));
+        Assert.That(aor.Message, Does.Contain("(1, -2)"));
+        aor = Assert.Throws<ArgumentOutOfRangeException>(() => new Conv2d(3, 4, 0));
+        Assert.That(aor!.ParamName, Is.EqualTo("kernelSize"));
+        aor = Assert.Throws<ArgumentOutOfRangeException>(() => new Conv2d(3, 4, 3, padding: -1));
+        Assert.That(aor!.ParamName, Is.EqualTo("padding"));
+        aor = Assert.Throws<ArgumentOutOfRangeException>(() => new Conv2d(3, 4, 3, dilation: 0));
+        Assert.That(aor!.ParamName, Is.EqualTo("dilation"));
+        aor = Assert.Throws<ArgumentOutOfRangeException>(() => new Conv2d(0, 4, 3));
+        Assert.That(aor!.ParamName, Is.EqualTo("inChannels"));
+
+        ex = Assert.Throws<ArgumentException>(() => new Conv2d(4, 6, 3, groups: 3));
+        Assert.That(ex!.ParamName, Is.EqualTo("groups"));
+        Assert.That(ex.Message, Does.Contain("inChannels (4)").And.Contain("groups (3)"));
+        ex = Assert.Throws<ArgumentException>(() => new Conv2d(6, 4, 3, groups: 3));
+        Assert.That(ex!.ParamName, Is.EqualTo("groups"));
+        Assert.That(ex.Message, Does.Contain("outChannels (4)"));
+
+        Assert.Throws<InvalidOperationException>(() => new Conv2d(3, 4, 3).Backward(Tensor.Zeros(1, 4, 1, 1)));
+
+        conv.Forward(Tensor.Zeros(2, 3, 8, 8));
+        ex = Assert.Throws<ArgumentException>(() => conv.Backward(Tensor.Zeros(2, 4, 8, 7)));
+        Assert.That(ex!.ParamName, Is.EqualTo("dY"));
+        Assert.That(ex.Message, Does.Contain("[2, 4, 8, 8]").And.Contain("[2, 4, 8, 7]"));
+    }
+}

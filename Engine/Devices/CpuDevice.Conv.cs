@@ -1,0 +1,199 @@
+using System.Numerics.Tensors;
+using ConvEngine.Reference;
+
+namespace ConvEngine;
+
+// Fast convolution helpers: im2col, col2im and explicit padding. Each produces bitwise the result of its naive twin in
+// Reference/NaiveConv.cs: im2col and padding only move values; col2im and Pad2dBackward add every contribution to an
+// input cell in the same order as the naive loop nest (per-element adds, no reassociation), so sums agree exactly.
+//
+// The structure all of them share: for kernel offset (kh, kw) the valid output columns form one interval [lo, hi)
+// (where the tap lands inside the input), so a row of col is "zeros | contiguous or strided copy | zeros"; with
+// stride 1 the copy is a memcpy. Work is split over (channel, kh) pairs or channels/planes, which write disjoint outputs.
+public sealed partial class CpuDevice
+{
+    /// <inheritdoc/>
+    public override void Im2Col(Tensor x, int image, in ConvGeometry g, Tensor col)
+    {
+        int per = g.Channels * g.Height * g.Width;
+        if (image < 0) throw new ArgumentOutOfRangeException(nameof(image), image, "Image index must be zero or positive.");
+        NeedLength(x, (long)(image + 1) * per, nameof(x));
+        NeedLength(col, (long)g.ColRows * g.ColCols, nameof(col));
+        float[] xs = A(x), cs = A(col);
+        int xBase = image * per;
+        var geo = g;
+        int items = g.Channels * g.KernelH;
+        // Tiny problems: threading costs more than it saves.
+        if ((long)g.ColRows * g.ColCols < 1 << 15) { for (int i = 0; i < items; i++) Im2ColRows(xs, xBase, geo, cs, i); return; }
+        ParallelFor(items, i => Im2ColRows(xs, xBase, geo, cs, i));
+    }
+
+    // The KW rows of col for channel c = item / KH and kernel row kh = item % KH.
+    private static void Im2ColRows(float[] xs, int xBase, in ConvGeometry g, float[] cs, int item)
+    {
+        int c = item / g.KernelH, kh = item % g.KernelH;
+        int outH = g.OutH, outW = g.OutW, cols = outH * outW;
+        int plane = xBase + c * g.Height * g.Width;
+        for (int kw = 0; kw < g.KernelW; kw++)
+        {
+            int row = (c * g.KernelH + kh) * g.KernelW + kw;
+            var dst = cs.AsSpan(row * cols, cols);
+            int offW = kw * g.DilationW - g.PadW;
+            var (lo, hi) = ValidRange(offW, g.StrideW, g.Width, outW);
+            int offH = kh * g.DilationH - g.PadH;
+            for (int oh = 0; oh < outH; oh++)
+            {
+                var d = dst.Slice(oh * outW, outW);
+                int ih = oh * g.StrideH + offH;
+                if ((uint)ih >= (uint)g.Height || lo >= hi) { d.Clear(); continue; }
+                d.Slice(0, lo).Clear();
+                d.Slice(hi).Clear();
+                int src = plane + ih * g.Width + lo * g.StrideW + offW;
+                if (g.StrideW == 1)
+                    xs.AsSpan(src, hi - lo).CopyTo(d.Slice(lo));
+                else
+                {
+                    var s = xs.AsSpan(src, (hi - lo - 1) * g.StrideW + 1);
+                    var dd = d.Slice(lo, hi - lo);
+                    for (int j = 0, k = 0; j < dd.Length; j++, k += g.StrideW) dd[j] = s[k];
+                }
+            }
+        }
+    }
+
+    /// <summary>The output columns [lo, hi) whose tap o·stride + offset lies in [0, size).</summary>
+    private static (int Lo, int Hi) ValidRange(int offset, int stride, int size, int outSize)
+    {
+        // lo: smallest o ≥ 0 with o·stride + offset ≥ 0; hi: one past the largest o with o·stride + offset ≤ size − 1.
+        int lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+        int last = size - 1 - offset;
+        int hi = last < 0 ? 0 : last / stride + 1;
+        lo = Math.Min(lo, outSize);
+        hi = Math.Clamp(hi, lo, outSize);
+        return (lo, hi);
+    }
+
+    /// <inheritdoc/>
+    public override void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image)
+    {
+        int per = g.Channels * g.Height * g.Width;
+        if (image < 0) throw new ArgumentOutOfRangeException(nameof(image), image, "Image index must be zero or positive.");
+        NeedLength(dX, (long)(image + 1) * per, nameof(dX));
+        NeedLength(col, (long)g.ColRows * g.ColCols, nameof(col));
+        float[] cs = A(col), xs = A(dX);
+        int xBase = image * per;
+        var geo = g;
+        // Channels write disjoint planes of dX; inside a channel the (kh, kw, oh, ow) order of the naive loop is kept.
+        if ((long)g.ColRows * g.ColCols < 1 << 15) { for (int c = 0; c < g.Channels; c++) Col2ImChannel(cs, geo, xs, xBase, c); return; }
+        ParallelFor(g.Channels, c => Col2ImChannel(cs, geo, xs, xBase, c));
+    }
+
+    private static void Col2ImChannel(float[] cs, in ConvGeometry g, float[] xs, int xBase, int c)
+    {
+        int outH = g.OutH, outW = g.OutW, cols = outH * outW;
+        int plane = xBase + c * g.Height * g.Width;
+        for (int kh = 0; kh < g.KernelH; kh++)
+        {
+            int offH = kh * g.DilationH - g.PadH;
+            for (int kw = 0; kw < g.KernelW; kw++)
+            {
+                int row = (c * g.KernelH + kh) * g.KernelW + kw;
+                int offW = kw * g.DilationW - g.PadW;
+                var (lo, hi) = ValidRange(offW, g.StrideW, g.Width, outW);
+                if (lo >= hi) continue;
+                for (int oh = 0; oh < outH; oh++)
+                {
+                    int ih = oh * g.StrideH + offH;
+                    if ((uint)ih >= (uint)g.Height) continue;
+                    var s = cs.AsSpan(row * cols + oh * outW + lo, hi - lo);
+                    int dst = plane + ih * g.Width + lo * g.StrideW + offW;
+                    if (g.StrideW == 1)
+                    {
+                        var d = xs.AsSpan(dst, hi - lo);
+                        TensorPrimitives.Add(d, s, d);
+                    }
+                    else
+                    {
+                        var d = xs.AsSpan(dst, (hi - lo - 1) * g.StrideW + 1);
+                        for (int j = 0, k = 0; j < s.Length; j++, k += g.StrideW) d[k] += s[j];
+                    }
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void Pad2d(Tensor x, PaddingMode mode, Padding2d pad, Tensor y)
+    {
+        var (planes, h, w) = CheckPad(x, mode, pad, y, nameof(x), nameof(y));
+        if (planes == 0) return;
+        int oh = h + pad.Top + pad.Bottom, ow = w + pad.Left + pad.Right;
+        float[] xs = A(x), ys = A(y);
+        var p2 = pad;
+        if ((long)planes * oh * ow < 1 << 15) { for (int p = 0; p < planes; p++) PadPlane(xs, ys, p, h, w, mode, p2); return; }
+        ParallelFor(planes, p => PadPlane(xs, ys, p, h, w, mode, p2));
+    }
+
+    private static void PadPlane(float[] xs, float[] ys, int p, int h, int w, PaddingMode mode, Padding2d pad)
+    {
+        int oh = h + pad.Top + pad.Bottom, ow = w + pad.Left + pad.Right;
+        var src = xs.AsSpan(p * h * w, h * w);
+        var dst = ys.AsSpan(p * oh * ow, oh * ow);
+        for (int i = 0; i < oh; i++)
+        {
+            var d = dst.Slice(i * ow, ow);
+            int si = NaiveConv.SourceIndex(i - pad.Top, h, mode);
+            if (si < 0) { d.Clear(); continue; }
+            var s = src.Slice(si * w, w);
+            for (int j = 0; j < pad.Left; j++) { int sj = NaiveConv.SourceIndex(j - pad.Left, w, mode); d[j] = sj < 0 ? 0f : s[sj]; }
+            s.CopyTo(d.Slice(pad.Left, w));
+            for (int j = pad.Left + w; j < ow; j++) { int sj = NaiveConv.SourceIndex(j - pad.Left, w, mode); d[j] = sj < 0 ? 0f : s[sj]; }
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void Pad2dBackward(Tensor dY, PaddingMode mode, Padding2d pad, Tensor dX)
+    {
+        var (planes, h, w) = CheckPad(dX, mode, pad, dY, nameof(dX), nameof(dY));
+        if (planes == 0) return;
+        int oh = h + pad.Top + pad.Bottom, ow = w + pad.Left + pad.Right;
+        float[] ys = A(dY), xs = A(dX);
+        var p2 = pad;
+        if ((long)planes * oh * ow < 1 << 15) { for (int p = 0; p < planes; p++) PadBackwardPlane(ys, xs, p, h, w, mode, p2); return; }
+        ParallelFor(planes, p => PadBackwardPlane(ys, xs, p, h, w, mode, p2));
+    }
+
+    // Rows of dY in order; within a row: left border, the copied middle (one vector add), right border. Each dX cell thus
+    // receives its contributions in the naive row-major order.
+    private static void PadBackwardPlane(float[] ys, float[] xs, int p, int h, int w, PaddingMode mode, Padding2d pad)
+    {
+        int oh = h + pad.Top + pad.Bottom, ow = w + pad.Left + pad.Right;
+        var src = ys.AsSpan(p * oh * ow, oh * ow);
+        var dst = xs.AsSpan(p * h * w, h * w);
+        dst.Clear();
+        for (int i = 0; i < oh; i++)
+        {
+            int si = NaiveConv.SourceIndex(i - pad.Top, h, mode);
+            if (si < 0) continue;
+            var s = src.Slice(i * ow, ow);
+            var d = dst.Slice(si * w, w);
+            for (int j = 0; j < pad.Left; j++) { int sj = NaiveConv.SourceIndex(j - pad.Left, w, mode); if (sj >= 0) d[sj] += s[j]; }
+            TensorPrimitives.Add(d, s.Slice(pad.Left, w), d);
+            for (int j = pad.Left + w; j < ow; j++) { int sj = NaiveConv.SourceIndex(j - pad.Left, w, mode); if (sj >= 0) d[sj] += s[j]; }
+        }
+    }
+
+    // Checks rank, length and non-negative padding; returns (planes, H, W) of the unpadded tensor. Reflect padding that is not
+    // smaller than the plane is a caller error (Conv2d rejects it as PyTorch does); here it folds back like the naive SourceIndex.
+    private static (int Planes, int H, int W) CheckPad(Tensor small, PaddingMode mode, Padding2d pad, Tensor big, string smallArg, string bigArg)
+    {
+        if (pad.Top < 0 || pad.Bottom < 0 || pad.Left < 0 || pad.Right < 0)
+            throw new ArgumentOutOfRangeException(nameof(pad), pad, "Padding amounts must be zero or positive.");
+        if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown padding mode.");
+        if (small.Rank < 2) throw new ArgumentException($"Expected a tensor with at least two dimensions (.., H, W) but got {small.ShapeString}.", smallArg);
+        int h = small.Dim(-2), w = small.Dim(-1);
+        int planes = h * w == 0 ? 0 : small.Length / (h * w);
+        NeedLength(big, (long)planes * (h + pad.Top + pad.Bottom) * (w + pad.Left + pad.Right), bigArg);
+        return (planes, h, w);
+    }
+}

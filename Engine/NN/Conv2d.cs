@@ -1,0 +1,266 @@
+using System.Globalization;
+
+namespace ConvEngine.NN;
+
+// 2-D convolution (cross-correlation, as PyTorch), groups G, input x (N, Cin, H, W), weight W (Cout, Cin/G, KH, KW), bias b (Cout).
+//   output size  OH = ⌊(H + 2·pH − dH·(KH − 1) − 1) / sH⌋ + 1, likewise OW
+//   forward      per image n and group g, with K = Cin/G·KH·KW and col = im2col(x[n]) of shape (Cin·KH·KW, OH·OW):
+//                  y[n, g-block] (Cout/G, OH·OW) = W_g (Cout/G, K) · col_g (K, OH·OW)       then y += b per channel
+//   backward     dW_g (Cout/G, K)   += dY[n, g-block] · col_gᵀ                               (accumulated over n)
+//                dB   (Cout)        += Σ over n, oh, ow of dY                                 (accumulated)
+//                dcol_g (K, OH·OW)   = W_gᵀ · dY[n, g-block];  dX[n] += col2im(dcol)        (col2im is the adjoint of im2col)
+//   padding      Zeros: folded into im2col. Reflect/Replicate: x is first padded explicitly (Pad2d, PyTorch's F.pad) and the
+//                convolution then runs with padding 0; backward maps dXpad back with Pad2dBackward (the adjoint of Pad2d).
+// Parameter gradients are ACCUMULATED (+=) and cleared by ZeroGrad; dX is a new tensor.
+// Cache: the (padded) input. im2col is recomputed in backward instead of keeping N column matrices: the columns of one
+// image are KH·KW times larger than the image, so storing them for a batch costs KH·KW× the activation memory, while
+// recomputing is a memory-bound copy that is small next to the two GEMMs per image. The col/dcol scratch matrices (one
+// image each) and the padded-input buffers are layer fields reused while the sizes are unchanged.
+// A 1×1 kernel with stride 1 and no padding skips im2col: col is the image itself.
+
+/// <summary>A 2-D convolution over NCHW input with PyTorch's arguments and initialisation.</summary>
+public sealed class Conv2d : Module
+{
+    private Tensor? _xp;          // the cached (padded) input of the last Forward
+    private int[]? _xShape;       // the shape of the original input
+    private bool _padded;         // whether _xp is an explicitly padded copy (reflect/replicate)
+    private ConvGeometry _geom;   // geometry over the (padded) input, with the zero padding that im2col applies
+    private Tensor? _col, _dcol;  // scratch: one image's columns and their gradient
+    private Tensor? _padScratch, _dPadScratch; // scratch for reflect/replicate padding
+
+    /// <summary>Creates a convolution with a square kernel and equal stride, padding and dilation along both axes.</summary>
+    /// <param name="inChannels">Input channels Cin.</param>
+    /// <param name="outChannels">Output channels Cout.</param>
+    /// <param name="kernelSize">Kernel height and width.</param>
+    /// <param name="stride">Stride along both axes.</param>
+    /// <param name="padding">Padding on every side.</param>
+    /// <param name="dilation">Dilation along both axes.</param>
+    /// <param name="groups">Number of groups; Cin and Cout must be divisible by it (groups = Cin gives a depthwise convolution).</param>
+    /// <param name="bias">Whether to learn an additive bias.</param>
+    /// <param name="paddingMode">How the border is filled: zeros, reflection or replication.</param>
+    /// <param name="device">Where the parameters live (default <see cref="CpuDevice.Default"/>).</param>
+    /// <param name="seed">Seed for the initial weights (null: unseeded).</param>
+    public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, int dilation = 1, int groups = 1,
+                  bool bias = true, PaddingMode paddingMode = PaddingMode.Zeros, IDevice? device = null, int? seed = null)
+        : this(inChannels, outChannels, (kernelSize, kernelSize), (stride, stride), (padding, padding), (dilation, dilation),
+               groups, bias, paddingMode, device, seed, nameof(kernelSize))
+    {
+    }
+
+    /// <summary>Creates a convolution with a rectangular kernel and per-axis stride, padding and dilation.</summary>
+    /// <param name="inChannels">Input channels Cin.</param>
+    /// <param name="outChannels">Output channels Cout.</param>
+    /// <param name="kernelSize">Kernel (height, width).</param>
+    /// <param name="stride">Stride (vertical, horizontal); default (1, 1).</param>
+    /// <param name="padding">Padding (top and bottom, left and right); default (0, 0).</param>
+    /// <param name="dilation">Dilation (vertical, horizontal); default (1, 1).</param>
+    /// <param name="groups">Number of groups; Cin and Cout must be divisible by it.</param>
+    /// <param name="bias">Whether to learn an additive bias.</param>
+    /// <param name="paddingMode">How the border is filled: zeros, reflection or replication.</param>
+    /// <param name="device">Where the parameters live (default <see cref="CpuDevice.Default"/>).</param>
+    /// <param name="seed">Seed for the initial weights (null: unseeded).</param>
+    public Conv2d(int inChannels, int outChannels, (int H, int W) kernelSize, (int H, int W)? stride = null, (int H, int W)? padding = null,
+                  (int H, int W)? dilation = null, int groups = 1, bool bias = true, PaddingMode paddingMode = PaddingMode.Zeros,
+                  IDevice? device = null, int? seed = null)
+        : this(inChannels, outChannels, kernelSize, stride ?? (1, 1), padding ?? (0, 0), dilation ?? (1, 1), groups, bias, paddingMode, device, seed, nameof(kernelSize))
+    {
+    }
+
+    private Conv2d(int inChannels, int outChannels, (int H, int W) kernelSize, (int H, int W) stride, (int H, int W) padding,
+                   (int H, int W) dilation, int groups, bool bias, PaddingMode paddingMode, IDevice? device, int? seed, string kernelArg)
+    {
+        if (inChannels <= 0) throw new ArgumentOutOfRangeException(nameof(inChannels), inChannels, $"inChannels must be positive but got {inChannels}.");
+        if (outChannels <= 0) throw new ArgumentOutOfRangeException(nameof(outChannels), outChannels, $"outChannels must be positive but got {outChannels}.");
+        if (kernelSize.H <= 0 || kernelSize.W <= 0)
+            throw new ArgumentOutOfRangeException(kernelArg, kernelSize, $"kernelSize must be positive but got {Pair(kernelSize)}.");
+        if (stride.H <= 0 || stride.W <= 0)
+            throw new ArgumentOutOfRangeException(nameof(stride), stride, $"stride must be positive but got {Pair(stride)}.");
+        if (padding.H < 0 || padding.W < 0)
+            throw new ArgumentOutOfRangeException(nameof(padding), padding, $"padding must be zero or positive but got {Pair(padding)}.");
+        if (dilation.H <= 0 || dilation.W <= 0)
+            throw new ArgumentOutOfRangeException(nameof(dilation), dilation, $"dilation must be positive but got {Pair(dilation)}.");
+        if (groups <= 0) throw new ArgumentOutOfRangeException(nameof(groups), groups, $"groups must be positive but got {groups}.");
+        if (inChannels % groups != 0)
+            throw new ArgumentException($"inChannels ({inChannels}) must be divisible by groups ({groups}).", nameof(groups));
+        if (outChannels % groups != 0)
+            throw new ArgumentException($"outChannels ({outChannels}) must be divisible by groups ({groups}).", nameof(groups));
+        if (!Enum.IsDefined(paddingMode))
+            throw new ArgumentOutOfRangeException(nameof(paddingMode), paddingMode, $"Unknown padding mode {paddingMode}.");
+
+        InChannels = inChannels; OutChannels = outChannels; KernelSize = kernelSize; Stride = stride; Padding = padding;
+        Dilation = dilation; Groups = groups; PaddingMode = paddingMode;
+        Device = device ?? CpuDevice.Default;
+
+        int fanIn = inChannels / groups * kernelSize.H * kernelSize.W;
+        var rng = Init.Generator(seed);
+        var w = new float[outChannels * fanIn];
+        Init.KaimingUniform(w, fanIn, rng);
+        Weight = RegisterParameter("weight", Tensor.FromArray(Device, w, outChannels, inChannels / groups, kernelSize.H, kernelSize.W));
+        if (bias)
+        {
+            var b = new float[outChannels];
+            Init.KaimingUniform(b, fanIn, rng);
+            Bias = RegisterParameter("bias", Tensor.FromArray(Device, b, outChannels));
+        }
+    }
+
+    /// <summary>Input channels Cin.</summary>
+    public int InChannels { get; }
+    /// <summary>Output channels Cout.</summary>
+    public int OutChannels { get; }
+    /// <summary>Kernel (height, width).</summary>
+    public (int H, int W) KernelSize { get; }
+    /// <summary>Stride (vertical, horizontal).</summary>
+    public (int H, int W) Stride { get; }
+    /// <summary>Padding (top and bottom, left and right).</summary>
+    public (int H, int W) Padding { get; }
+    /// <summary>Dilation (vertical, horizontal).</summary>
+    public (int H, int W) Dilation { get; }
+    /// <summary>Number of groups.</summary>
+    public int Groups { get; }
+    /// <summary>How the border is filled.</summary>
+    public PaddingMode PaddingMode { get; }
+    /// <summary>The device holding the parameters.</summary>
+    public IDevice Device { get; }
+    /// <summary>Weight [Cout, Cin/groups, KH, KW].</summary>
+    public Parameter Weight { get; }
+    /// <summary>Bias [Cout], or null.</summary>
+    public Parameter? Bias { get; }
+
+    /// <summary>The output shape [N, Cout, OH, OW] for an input of shape [N, Cin, H, W] (checks the sizes as <see cref="Forward"/> does).</summary>
+    /// <param name="inputShape">The input shape.</param>
+    public int[] OutputShape(ReadOnlySpan<int> inputShape)
+    {
+        if (inputShape.Length != 4)
+            throw new ArgumentException($"Expected a rank-4 shape [N, C, H, W] but got {ShapeUtil.Format(inputShape)}.", nameof(inputShape));
+        int oh = OutSize(inputShape[2], KernelSize.H, Stride.H, Padding.H, Dilation.H, "height", inputShape, nameof(inputShape));
+        int ow = OutSize(inputShape[3], KernelSize.W, Stride.W, Padding.W, Dilation.W, "width", inputShape, nameof(inputShape));
+        return [inputShape[0], OutChannels, oh, ow];
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ShapeUtil.RequireRank(x, 4, nameof(x), "[N, C, H, W]");
+        ShapeUtil.RequireDim(x, 1, InChannels, nameof(x), "in channels");
+        CheckDevice(x, Device, nameof(x));
+        int n = x.Dim(0), h = x.Dim(2), w = x.Dim(3);
+        OutSize(h, KernelSize.H, Stride.H, Padding.H, Dilation.H, "height", x.ShapeRef, nameof(x));
+        OutSize(w, KernelSize.W, Stride.W, Padding.W, Dilation.W, "width", x.ShapeRef, nameof(x));
+
+        Tensor xp = x;
+        int padH = Padding.H, padW = Padding.W;
+        if (PaddingMode != PaddingMode.Zeros && (padH > 0 || padW > 0))
+        {
+            if (PaddingMode == PaddingMode.Reflect && (padH >= h || padW >= w))
+                throw new ArgumentException(
+                    $"Reflect padding {Pair(Padding)} must be smaller than the input's height and width, but the input is {x.ShapeString} (H = {h}, W = {w}).", nameof(x));
+            xp = Scratch(ref _padScratch, n, InChannels, h + 2 * padH, w + 2 * padW);
+            Device.Pad2d(x, PaddingMode, new Padding2d(padH, padH, padW, padW), xp);
+            padH = padW = 0;
+        }
+        var g = new ConvGeometry(InChannels, xp.Dim(2), xp.Dim(3), KernelSize.H, KernelSize.W, Stride.H, Stride.W, padH, padW, Dilation.H, Dilation.W);
+        int cols = g.ColCols, kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
+        bool direct = IsDirect(g);
+        var col = direct ? null : Scratch(ref _col, g.ColRows, cols);
+        var y = new Tensor(Device, n, OutChannels, g.OutH, g.OutW);
+        for (int img = 0; img < n; img++)
+        {
+            if (col is not null) Device.Im2Col(xp, img, g, col);
+            var b = col ?? xp;
+            int bBase = col is null ? img * g.Channels * g.Height * g.Width : 0;
+            for (int grp = 0; grp < Groups; grp++)
+                Device.Gemm(false, false, coutG, cols, kg, 1f, Weight.Value, grp * coutG * kg, kg, b, bBase + grp * kg * cols, cols,
+                            0f, y, (img * OutChannels + grp * coutG) * cols, cols);
+        }
+        if (Bias is not null) Device.AddChannelBias(y, Bias.Value, n, OutChannels, cols);
+        _xp = xp;
+        _xShape = x.Shape;
+        _padded = !ReferenceEquals(xp, x);
+        _geom = g;
+        return y;
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Backward(Tensor dY)
+    {
+        var xp = RequireCache(_xp);
+        var xShape = _xShape!;
+        var g = _geom;
+        ArgumentNullException.ThrowIfNull(dY);
+        int n = xShape[0];
+        ReadOnlySpan<int> expected = [n, OutChannels, g.OutH, g.OutW];
+        ShapeUtil.RequireShape(dY, expected, nameof(dY));
+        CheckDevice(dY, Device, nameof(dY));
+
+        int cols = g.ColCols, kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
+        bool padded = _padded;
+        var dX = new Tensor(Device, xShape);
+        Tensor dXp = dX;
+        if (padded)
+        {
+            dXp = Scratch(ref _dPadScratch, xp.Shape);
+            Device.Fill(dXp, 0f);
+        }
+        bool direct = IsDirect(g);
+        var col = direct ? null : Scratch(ref _col, g.ColRows, cols);
+        var dcol = direct ? null : Scratch(ref _dcol, g.ColRows, cols);
+        int imageLen = g.Channels * g.Height * g.Width;
+        for (int img = 0; img < n; img++)
+        {
+            if (col is not null) Device.Im2Col(xp, img, g, col);
+            var b = col ?? xp;
+            var db = dcol ?? dXp;
+            int bBase = col is null ? img * imageLen : 0;
+            for (int grp = 0; grp < Groups; grp++)
+            {
+                int yOff = (img * OutChannels + grp * coutG) * cols;
+                // dW_g += dY_g · col_gᵀ
+                Device.Gemm(false, true, coutG, kg, cols, 1f, dY, yOff, cols, b, bBase + grp * kg * cols, cols,
+                            1f, Weight.Grad, grp * coutG * kg, kg);
+                // dcol_g = W_gᵀ · dY_g
+                Device.Gemm(true, false, kg, cols, coutG, 1f, Weight.Value, grp * coutG * kg, kg, dY, yOff, cols,
+                            0f, db, bBase + grp * kg * cols, cols);
+            }
+            if (dcol is not null) Device.Col2Im(dcol, g, dXp, img);
+        }
+        if (Bias is not null) Device.ChannelDot(dY, null, n, OutChannels, cols, Bias.Grad, accumulate: true);
+        if (padded) Device.Pad2dBackward(dXp, PaddingMode, new Padding2d(Padding.H, Padding.H, Padding.W, Padding.W), dX);
+        return dX;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString()
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"Conv2d({InChannels}, {OutChannels}, kernel_size={Pair(KernelSize)}, stride={Pair(Stride)}");
+        if (Padding != (0, 0)) sb.Append(", padding=").Append(Pair(Padding));
+        if (Dilation != (1, 1)) sb.Append(", dilation=").Append(Pair(Dilation));
+        if (Groups != 1) sb.Append(CultureInfo.InvariantCulture, $", groups={Groups}");
+        if (Bias is null) sb.Append(", bias=False");
+        if (PaddingMode != PaddingMode.Zeros) sb.Append(", padding_mode=").Append(PaddingMode.ToString().ToLowerInvariant());
+        return sb.Append(')').ToString();
+    }
+
+    private static string Pair((int H, int W) p) => string.Create(CultureInfo.InvariantCulture, $"({p.H}, {p.W})");
+
+    // A 1×1 kernel with stride 1 and no padding: the column matrix of an image is the image itself.
+    private static bool IsDirect(in ConvGeometry g) =>
+        g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 0 && g.PadW == 0;
+
+    private static int OutSize(int size, int k, int s, int p, int d, string axis, ReadOnlySpan<int> shape, string arg)
+    {
+        int effective = d * (k - 1) + 1, padded = size + 2 * p;
+        if (effective > padded)
+            throw new ArgumentException(
+                $"Input {ShapeUtil.Format(shape)} is too small: the kernel {axis} {k} (dilation {d}, effective {effective}) is larger than the padded input {axis} {size} + 2·{p} = {padded}.", arg);
+        return (padded - effective) / s + 1;
+    }
+
+    private Tensor Scratch(ref Tensor? field, params int[] shape)
+    {
+        if (field is null || !field.ShapeRef.AsSpan().SequenceEqual(shape)) field = new Tensor(Device, shape);
+        return field;
+    }
+}

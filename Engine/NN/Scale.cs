@@ -1,0 +1,48 @@
+namespace ConvEngine.NN;
+
+// Scale by a fixed factor, any shape (N, ...): the seeds' "scale" of a residual branch.
+//   forward   y = factor·x
+//   backward  dX = factor·dY      (no parameters; dX is a new tensor, nothing is accumulated)
+// Cache: the output shape only.
+
+/// <summary>Multiplies its input by a fixed factor: y = factor·x.</summary>
+public sealed class Scale : Module
+{
+    private int[]? _shape;
+
+    /// <summary>Creates the layer.</summary>
+    /// <param name="factor">The constant factor (any finite value).</param>
+    public Scale(float factor)
+    {
+        if (!float.IsFinite(factor)) throw new ArgumentOutOfRangeException(nameof(factor), factor, "The scale factor must be finite.");
+        Factor = factor;
+    }
+
+    /// <summary>The constant factor.</summary>
+    public float Factor { get; }
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        var y = x.ZerosLike();
+        x.Device.Unary(UnaryOp.Scale, Factor, x, y);
+        _shape = x.Shape;
+        return y;
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Backward(Tensor dY)
+    {
+        var shape = RequireCache(_shape);
+        ArgumentNullException.ThrowIfNull(dY);
+        if (!dY.Shape.AsSpan().SequenceEqual(shape))
+            throw new ArgumentException($"dY must have the shape of the last output {ShapeUtil.Format(shape)} but has {dY.ShapeString}.", nameof(dY));
+        var dX = dY.ZerosLike();
+        dY.Device.Unary(UnaryOp.Scale, Factor, dY, dX);
+        return dX;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Scale({Factor})";
+}
