@@ -39,7 +39,15 @@ internal static class DataCatalog
             default:
                 if (!Directory.Exists(data))
                     throw new UsageException($"--data '{data}' is neither fashion-mnist, mnist, shapes nor an existing folder");
-                return FromDirectory(data, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(data))), null, needTrain, limitTrain, limitTest, null, null, null);
+                // A folder named like a known set (./build.sh passes /usr/share/datasets/fashion-mnist) gets its class names and statistics.
+                string folder = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(data)));
+                return folder.ToLowerInvariant() switch
+                {
+                    "fashion-mnist" or "fashion_mnist" or "fashionmnist" =>
+                        FromDirectory(data, "fashion-mnist", FashionMnist.ClassNames, needTrain, limitTrain, limitTest, FashionMean, FashionStd, null),
+                    "mnist" => FromDirectory(data, "mnist", Mnist.ClassNames, needTrain, limitTrain, limitTest, MnistMean, MnistStd, null),
+                    _ => FromDirectory(data, folder, null, needTrain, limitTrain, limitTest, null, null, null),
+                };
         }
     }
 

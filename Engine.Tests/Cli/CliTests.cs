@@ -48,6 +48,36 @@ public class CliTests
         Assert.That(r.Exit, Is.EqualTo(CliApp.ExitUsage));
     }
 
+    private static void WriteIdx(string dir, string prefix, Dataset d)
+    {
+        static byte[] Header(int magic, params int[] dims)
+        {
+            var h = new byte[4 + 4 * dims.Length];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(h, magic);
+            for (int i = 0; i < dims.Length; i++) System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(h.AsSpan(4 + 4 * i), dims[i]);
+            return h;
+        }
+        var px = d.Images.ToArray().Select(v => (byte)Math.Round(v * 255)).ToArray();
+        File.WriteAllBytes(Path.Combine(dir, $"{prefix}-images-idx3-ubyte"), [.. Header(0x803, d.Count, d.Height, d.Width), .. px]);
+        File.WriteAllBytes(Path.Combine(dir, $"{prefix}-labels-idx1-ubyte"), [.. Header(0x801, d.Count), .. d.Labels.ToArray().Select(l => (byte)l)]);
+    }
+
+    [Test]
+    public void TrainsOnAFolderOfIdxFilesWithClassesFromTheLabels()
+    {
+        var data = Directory.CreateDirectory(Path.Combine(_dir, "mydata")).FullName;
+        WriteIdx(data, "train", Shapes.Generate(64, seed: 1));
+        WriteIdx(data, "t10k", Shapes.Generate(20, seed: 2));
+        string ckpt = Path.Combine(_dir, "m.safetensors");
+        var r = CliTestHost.Run("train", "--model", "keras-cnn", "--data", data, "--epochs", "1", "--batch-size", "16", "--threads", "1",
+                                "--out", ckpt, "--curves", "none", "--optimizer", "sgd", "--schedule", "step", "--warmup", "0");
+        Assert.That(r.Exit, Is.Zero, r.Err + r.Out);
+        Assert.That(r.Out, Does.Contain("on mydata").And.Contain("5 classes").And.Contain("sgd lr 0.05"));
+        var meta = CheckpointInfo.Read(ckpt);
+        Assert.That(meta.ClassNames, Is.EqualTo(new[] { "0", "1", "2", "3", "4" }));
+        Assert.That(meta.Model, Is.EqualTo("keras-cnn"));
+    }
+
     [Test]
     public void HelpExitsZero()
     {
