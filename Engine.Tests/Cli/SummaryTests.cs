@@ -64,4 +64,16 @@ public class SummaryTests
         Assert.That(rf["layer2.1"], Is.EqualTo(25));
         Assert.That(rows.Single(r => r.Name == "layer2.0").Jump, Is.EqualTo((2, 2)));
     }
+
+    [Test]
+    public void ResNet18ReceptiveFieldIs435()
+    {
+        // conv1 7x7 s2: r 7, j 2; maxpool 3 s2: 7 + 2·2 = 11, j 4; layer1 (four 3x3 at j 4): 11 + 4·8 = 43;
+        // layer2: 43 + 2·4 (strided conv, j → 8) + 2·8 + 2·16 = 99; layer3: 99 + 16 + 32 + 64 = 211 (j 16);
+        // layer4: 211 + 32 + 64 + 128 = 435 (j 32), the published receptive field of ResNet-18.
+        var rows = ModelSummary.Compute(new ResNet18(numClasses: 10, inChannels: 1), 1, 32, 32);
+        var rf = rows.ToDictionary(r => r.Name, r => r.ReceptiveField?.H);
+        Assert.That((rf["pool1"], rf["layer1.1"], rf["layer2.1"], rf["layer3.1"], rf["layer4.1"]), Is.EqualTo((11, 43, 99, 211, 435)));
+        Assert.That(rows.Single(r => r.Name == "layer4.1").Jump, Is.EqualTo((32, 32)));
+    }
 }
