@@ -136,4 +136,11 @@ public class EvaluationTests
         Assert.That(t.Length, Is.InRange(2, 2 * target + 2));
         for (int i = 2; i < t.Length; i++) Assert.That(t[i] - t[i - 1], Is.EqualTo(t[1] - t[0]).Within(1e-9));
     }
+
+    [TestCase(new[] { 0.0, 2.5, 5, 7.5 }, new[] { "0.0", "2.5", "5.0", "7.5" })]
+    [TestCase(new[] { 0.8, 0.85, 0.9 }, new[] { "0.80", "0.85", "0.90" })]
+    [TestCase(new[] { 0.0, 20, 40 }, new[] { "0", "20", "40" })]
+    [TestCase(new[] { 1e-17, 0.25, 0.5 }, new[] { "0.00", "0.25", "0.50" })]
+    public void TickLabelsUseJustEnoughDecimals(double[] ticks, string[] expected) =>
+        Assert.That(ticks.Select(t => Charts.FormatTick(t, ticks)), Is.EqualTo(expected));
 }

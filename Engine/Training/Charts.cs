@@ -156,10 +156,12 @@ public static class Charts
         return ticks;
     }
 
-    private static string FormatTick(double v, double[] ticks)
+    /// <summary>Formats a tick with the fewest decimals (0–6) that show every tick of its axis exactly (2.5 stays 2.5, 0.25 stays 0.25).</summary>
+    internal static string FormatTick(double v, double[] ticks)
     {
         double step = ticks.Length > 1 ? Math.Abs(ticks[1] - ticks[0]) : 1;
-        int decimals = step >= 1 ? 0 : Math.Min(6, (int)Math.Ceiling(-Math.Log10(step) - 1e-9) + (step * Math.Pow(10, Math.Ceiling(-Math.Log10(step) - 1e-9)) % 1 > 1e-6 ? 1 : 0));
+        int decimals = 0;
+        while (decimals < 6 && ticks.Any(t => Math.Abs(Math.Round(t, decimals) - t) > step * 1e-6)) decimals++;
         if (Math.Abs(v) < step * 1e-9) v = 0;
         return v.ToString("F" + decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
     }
