@@ -7,6 +7,8 @@
       trains a LeNet-5 for one short epoch on Fashion-MNIST (or random data when the dataset is absent), writes
       OUT_DIR/lenet5.safetensors (state_dict names as ConvEngine's LeNet5) and OUT_DIR/lenet5_io.safetensors
       (a batch of inputs and the logits PyTorch computes for them in eval mode)
+  /usr/bin/python3 tools/pytorch_models.py export-residual OUT_DIR
+      writes PyTorch's forward and backward values of the seeds' residual block (identity and projection)
   /usr/bin/python3 tools/pytorch_models.py train --model lenet5|resnet-small [--epochs 10] ...
       trains with the same recipe as `convengine train` and prints test accuracy per epoch
 
@@ -187,6 +189,30 @@ def export_lenet(out_dir):
     print("wrote", out_dir)
 
 
+def export_residual(out_dir):
+    """PyTorch values for the seeds' residual block (train mode): state before, input, upstream, output, every gradient."""
+    os.makedirs(out_dir, exist_ok=True)
+    for proj, (cin, cout, stride) in ((False, (3, 3, 1)), (True, (3, 4, 2))):
+        torch.manual_seed(7 if proj else 3)
+        block = Residual(cin, cout, proj, stride)
+        for bn in (block.bn1, block.bn2):  # non-trivial affine parameters
+            bn.weight.data.uniform_(0.5, 1.5)
+            bn.bias.data.uniform_(-0.5, 0.5)
+        state = {k: v.clone().float() for k, v in block.state_dict().items()}
+        x = torch.randn(2, cin, 6, 6, requires_grad=True)
+        block.train()
+        y = block(x)
+        g = torch.randn_like(y)
+        y.backward(g)
+        out = {"state." + k: v for k, v in state.items()}
+        out.update({"x": x.detach(), "upstream": g, "y": y.detach(), "dX": x.grad})
+        out.update({"grad." + n: p.grad for n, p in block.named_parameters()})
+        out.update({"after." + k: v.float() for k, v in block.state_dict().items() if "running" in k})
+        write_safetensors(os.path.join(out_dir, f"residual_{'projection' if proj else 'identity'}.safetensors"), out,
+                          {"source": "tools/pytorch_models.py export-residual", "cin": cin, "cout": cout, "stride": stride, "projection": proj})
+    print("wrote", out_dir)
+
+
 def train(args):
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -222,7 +248,7 @@ def train(args):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["counts", "export-lenet", "train"])
+    ap.add_argument("command", choices=["counts", "export-lenet", "export-residual", "train"])
     ap.add_argument("out", nargs="?", default="Engine.Tests/Fixtures/lenet5")
     ap.add_argument("--model", default="lenet5")
     ap.add_argument("--epochs", type=int, default=10)
@@ -248,5 +274,7 @@ if __name__ == "__main__":
             print(f"VGG{d}(1000)", count(vgg(d)), f"VGG{d}(10)", count(vgg(d, 10)))
     elif a.command == "export-lenet":
         export_lenet(a.out)
+    elif a.command == "export-residual":
+        export_residual(a.out)
     else:
         train(a)

@@ -89,7 +89,8 @@ public class ModelTests
     {
         var block = projection ? new Residual(3, 4, true, 2, seed: 1) : new Residual(3, 3, false, 1, seed: 1);
         var x = TestUtil.RandomTensor(new Random(4), 2, 3, 6, 6);
-        var report = Inspect.GradCheck.Check(block, x, eps: 1e-2f, maxPerTensor: 40);
+        block.Eval(); // fixed statistics: BN then is affine, so finite differences see few ReLU kinks; train mode is checked against PyTorch
+        var report = Inspect.GradCheck.Check(block, x, eps: 1e-3f, maxPerTensor: 40);
         Assert.That(report.MaxRelativeError, Is.LessThan(5e-2), report.ToString());
     }
 
