@@ -113,7 +113,7 @@ internal static class TrainCommand
 
         console.MarkupLine($"[bold]{Markup.Escape(spec.Display)}[/] on [bold]{Markup.Escape(data.Name)}[/]: {train.Count:N0} training / {test.Count:N0} test images " +
                            $"{channels}x{size}x{size}, {data.ClassNames.Count} classes, {net.ParameterCount():N0} parameters, {Markup.Escape(device.Name)}");
-        console.MarkupLine($"{s.Optimizer} lr {s.EffectiveLearningRate.ToString("G3", CultureInfo.InvariantCulture)}" +
+        console.MarkupLine($"{s.Optimizer} lr {FormatLr(s.EffectiveLearningRate)}" +
                            (s.Optimizer == "sgd" ? $" momentum {s.Momentum.ToString(CultureInfo.InvariantCulture)}" : "") +
                            (s.WeightDecay > 0 ? $" weight decay {s.WeightDecay.ToString("G3", CultureInfo.InvariantCulture)}" : "") +
                            $", {s.Schedule} schedule" + (s.Warmup > 0 ? $" after {s.Warmup} warm-up epochs" : "") +
@@ -208,7 +208,7 @@ internal static class TrainCommand
     {
         var inv = CultureInfo.InvariantCulture;
         string test = e.Test is null ? "" : string.Create(inv, $" | test loss {e.Test.Loss:0.0000} acc [bold]{100 * e.Test.Accuracy:0.00}%[/]");
-        return string.Create(inv, $"epoch {e.Epoch}/{epochs}: train loss {e.TrainLoss:0.0000} acc {100 * e.TrainAccuracy:0.00}%{test} | lr {e.LearningRate:G3} | {e.Seconds:0.0} s, {e.TrainSamplesPerSecond:N0} img/s");
+        return string.Create(inv, $"epoch {e.Epoch}/{epochs}: train loss {e.TrainLoss:0.0000} acc {100 * e.TrainAccuracy:0.00}%{test} | lr {FormatLr(e.LearningRate)} | {e.Seconds:0.0} s, {e.TrainSamplesPerSecond:N0} img/s");
     }
 
     private static void PrintSummary(IAnsiConsole console, bool interactive, TrainingHistory history, IReadOnlyList<string> classNames, TimeSpan total)
@@ -276,6 +276,9 @@ internal static class TrainCommand
             output.Flush();
         }
     }
+
+    internal static string FormatLr(double lr) =>
+        lr != 0 && Math.Abs(lr) < 1e-3 ? lr.ToString("0.0#e+0", CultureInfo.InvariantCulture) : lr.ToString("0.#####", CultureInfo.InvariantCulture);
 
     internal static string FormatEta(TimeSpan t) =>
         t.TotalHours >= 1 ? $"{(int)t.TotalHours}:{t.Minutes:00}:{t.Seconds:00}" : $"{t.Minutes}:{t.Seconds:00}";
