@@ -26,8 +26,8 @@ internal sealed record TrainSettings
     public int Warmup { get; init; }
     public int Seed { get; init; }
     public int Threads { get; init; }
-    public string? Out { get; init; } = "model.safetensors";
-    public string? Curves { get; init; } = "curves.svg";
+    public string? Out { get; init; } = "runs/model.safetensors";
+    public string? Curves { get; init; } = "runs/curves.svg";
     public int? LimitTrain { get; init; }
     public int? LimitTest { get; init; }
     public int Patience { get; init; }
@@ -198,6 +198,7 @@ internal static class TrainCommand
                 ["batch_size"] = s.BatchSize.ToString(CultureInfo.InvariantCulture),
                 ["seed"] = s.Seed.ToString(CultureInfo.InvariantCulture),
             };
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(s.Out))!);
             Checkpoint.Save(s.Out, net, optimizer.StateDict(), meta);
             console.MarkupLine($"checkpoint: [link]{Markup.Escape(Path.GetFullPath(s.Out))}[/]");
         }
