@@ -79,6 +79,17 @@ public class CliTests
     }
 
     [Test]
+    public void CancelledTrainingExitsWith130AndOneLine()
+    {
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        var r = CliTestHost.Run(cts.Token, "train", "--data", "shapes", "--limit-train", "64", "--limit-test", "16", "--epochs", "1",
+                                "--out", "none", "--curves", "none", "--threads", "1");
+        AssertOneLineError(r, "cancelled");
+        Assert.That(r.Exit, Is.EqualTo(CliApp.ExitCancelled));
+    }
+
+    [Test]
     public void HelpExitsZero()
     {
         var r = CliTestHost.Run("train", "--help");

@@ -64,6 +64,25 @@ public class TrainerTests
     }
 
     [Test]
+    public void DataLoaderSourceYieldsTheLoadersEpochs()
+    {
+        var data = Shapes.Generate(50, seed: 3);
+        using var loader = new DataLoader(data, 16, new DataLoaderOptions { Seed = 4, Prefetch = 2 });
+        var source = BatchSource.From(loader);
+        Assert.That(source.BatchCount, Is.EqualTo(4));
+        foreach (int epoch in new[] { 1, 2 })
+        {
+            var batches = source.Batches(epoch, CancellationToken.None).ToList();
+            Assert.That(batches.Select(b => b.Labels.Length), Is.EqualTo(new[] { 16, 16, 16, 2 }));
+            var expected = loader.Order(epoch).Select(data.Label);
+            Assert.That(batches.SelectMany(b => b.Labels), Is.EqualTo(expected), $"epoch {epoch} follows the loader's order");
+        }
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        Assert.Throws<OperationCanceledException>(() => source.Batches(1, cts.Token).ToList());
+    }
+
+    [Test]
     public void TrainingLowersTheLossAndRecordsHistory()
     {
         var device = new CpuDevice(threads: 1);
