@@ -16,8 +16,13 @@ dotnet build ConvEngine.sln -c Release -nologo -clp:ErrorsOnly || exit /b 1
 set STATUS=0
 dotnet test Engine.Tests\Engine.Tests.csproj -c Release --no-build || set STATUS=1
 set DOTNET_EnableAVX512F=0
+set DOTNET_EnableAVX512=0
 dotnet test Engine.Tests\Engine.Tests.csproj -c Release --no-build --filter "TestCategory=Simd" || set STATUS=1
 set DOTNET_EnableAVX512F=
+set DOTNET_EnableAVX512=
+set DOTNET_EnableAVX=0
+dotnet test Engine.Tests\Engine.Tests.csproj -c Release --no-build --filter "TestCategory=Simd" || set STATUS=1
+set DOTNET_EnableAVX=
 set DOTNET_EnableHWIntrinsic=0
 dotnet test Engine.Tests\Engine.Tests.csproj -c Release --no-build --filter "TestCategory=Simd" || set STATUS=1
 exit /b %STATUS%

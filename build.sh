@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ConvEngine build script.
-#   ./build.sh test    restore, build Release, run every test (three passes: full SIMD, AVX-512 off, all intrinsics off)
+#   ./build.sh test    restore, build Release, run every test (full SIMD, then the SIMD tests with AVX-512 off, AVX off, all intrinsics off)
 #   ./build.sh train   train LeNet-5 on Fashion-MNIST and report test accuracy (installs the dataset when it can)
 #   ./build.sh bench   run the BenchmarkDotNet suite (pass extra BenchmarkDotNet arguments after it)
 set -euo pipefail
@@ -35,13 +35,15 @@ run_tests() {
   local results=TestResults
   rm -rf "$results"; mkdir -p "$results"
   local status=0
-  # Pass 1: everything with the full instruction set. Passes 2 and 3 rerun the kernel and layer tests with
-  # AVX-512 disabled and with all hardware intrinsics disabled, so every SIMD width and the scalar fallback run.
+  # Pass 1: everything with the full instruction set. The other passes rerun the SIMD kernel tests (category Simd) with
+  # AVX-512 off (256-bit kernels; on .NET 10 the knob that does it is EnableAVX512, EnableAVX512F alone is ignored),
+  # with AVX off (the portable Vector<T> path at 128 bits) and with all hardware intrinsics off (scalar fallbacks).
   dotnet test Engine.Tests/Engine.Tests.csproj -c Release --no-build --logger "trx;LogFileName=full.trx" --results-directory "$results" || status=1
-  DOTNET_EnableAVX512F=0 dotnet test Engine.Tests/Engine.Tests.csproj -c Release --no-build --filter "TestCategory=Simd" \
-    --logger "trx;LogFileName=noavx512.trx" --results-directory "$results" || status=1
-  DOTNET_EnableHWIntrinsic=0 dotnet test Engine.Tests/Engine.Tests.csproj -c Release --no-build --filter "TestCategory=Simd" \
-    --logger "trx;LogFileName=nointrinsics.trx" --results-directory "$results" || status=1
+  local pass
+  for pass in "DOTNET_EnableAVX512F=0 DOTNET_EnableAVX512=0:noavx512" "DOTNET_EnableAVX=0:noavx" "DOTNET_EnableHWIntrinsic=0:nointrinsics"; do
+    env ${pass%%:*} dotnet test Engine.Tests/Engine.Tests.csproj -c Release --no-build --filter "TestCategory=Simd" \
+      --logger "trx;LogFileName=${pass##*:}.trx" --results-directory "$results" || status=1
+  done
   return $status
 }
 

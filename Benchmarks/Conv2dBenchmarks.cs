@@ -4,7 +4,7 @@ using ConvEngine.NN;
 namespace ConvEngine.Benchmarks;
 
 /// <summary>One convolution shape of the reference set: input (N, Cin, H, W) → Cout channels with a square kernel.</summary>
-public sealed record ConvCase(string Name, int N, int Cin, int H, int W, int Cout, int Kernel, int Stride, int Padding)
+public sealed record ConvCase(string Name, int N, int Cin, int H, int W, int Cout, int Kernel, int Stride, int Padding) : IHasFlops
 {
     /// <summary>Output height.</summary>
     public int OutH => (H + 2 * Padding - Kernel) / Stride + 1;
@@ -14,6 +14,8 @@ public sealed record ConvCase(string Name, int N, int Cin, int H, int W, int Cou
     public double Flops => 2.0 * N * Cout * OutH * OutW * Cin * Kernel * Kernel;
     /// <summary>Floating-point operations of one backward pass: two GEMMs of the forward's size (dW and dcol); col2im/bias ignored.</summary>
     public double BackwardFlops => 2 * Flops;
+    /// <summary>Forward or backward operations, by benchmark method name (the GFLOP/s column calls this).</summary>
+    public double FlopsFor(string method) => method.StartsWith("Backward", StringComparison.Ordinal) ? BackwardFlops : Flops;
     /// <summary>The name BenchmarkDotNet shows in the Case column.</summary>
     public override string ToString() => Name;
 }

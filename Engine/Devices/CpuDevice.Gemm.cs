@@ -1,0 +1,37 @@
+// CpuDevice GEMM: validates the arguments (so the unsafe blocked kernel never addresses outside an array), then runs
+// the BLIS-style GEMM of Kernels/Gemm on this device's threads.
+using ConvEngine.Kernels.Gemm;
+
+namespace ConvEngine;
+
+public sealed partial class CpuDevice
+{
+    /// <inheritdoc/>
+    public override void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, int aOffset, int lda,
+                              Tensor b, int bOffset, int ldb, float beta, Tensor c, int cOffset, int ldc)
+    {
+        if (m < 0) throw new ArgumentException($"m must be non-negative but is {m}.", nameof(m));
+        if (n < 0) throw new ArgumentException($"n must be non-negative but is {n}.", nameof(n));
+        if (k < 0) throw new ArgumentException($"k must be non-negative but is {k}.", nameof(k));
+        if (m == 0 || n == 0) return;
+        NeedGemmMatrix(c, cOffset, ldc, m, n, nameof(c), nameof(ldc));
+        if (k > 0 && alpha != 0)
+        {
+            NeedGemmMatrix(a, aOffset, lda, transA ? k : m, transA ? m : k, nameof(a), nameof(lda));
+            NeedGemmMatrix(b, bOffset, ldb, transB ? n : k, transB ? k : n, nameof(b), nameof(ldb));
+        }
+        BlockedGemm.Gemm(this, transA, transB, m, n, k, alpha, A(a), aOffset, lda, A(b), bOffset, ldb, beta, A(c), cOffset, ldc);
+    }
+
+    /// <summary>Checks that a rows x cols row-major matrix at <paramref name="offset"/> with leading dimension <paramref name="ld"/> lies inside <paramref name="t"/>.</summary>
+    private static void NeedGemmMatrix(Tensor t, int offset, int ld, int rows, int cols, string arg, string ldArg)
+    {
+        if (ld < Math.Max(1, cols))
+            throw new ArgumentException($"Leading dimension {ldArg} must be at least the stored row width {cols} but is {ld}.", ldArg);
+        if (offset < 0)
+            throw new ArgumentException($"Offset of {arg} must be non-negative but is {offset}.", arg);
+        long needed = offset + (long)(rows - 1) * ld + cols;
+        if (t.Length < needed)
+            throw new ArgumentException($"Matrix {arg} ({rows}x{cols}, offset {offset}, leading dimension {ld}) needs {needed} elements but tensor {t.ShapeString} has {t.Length}.", arg);
+    }
+}

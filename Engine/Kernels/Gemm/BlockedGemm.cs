@@ -1,0 +1,292 @@
+// BLIS-style single-precision GEMM: C = alpha·op(A)·op(B) + beta·C, row-major, with leading dimensions and offsets.
+//
+// Loop nest (BLIS names):                       buffer              sized for
+//   jc over N in NC columns
+//     pc over K in KC                            packed B block      KC x NC  (shared by all threads, L3)
+//       is over M in super-blocks of MS rows     packed A block      MS x KC  (MC x KC slices stay in L2)
+//         parallel work items = (MC rows) x (group of NR-column panels), each owning a disjoint block of C
+//           jr over NR panels                    one B panel         KC x NR  (L1)
+//             ir over MR panels → micro-kernel   MR x NR accumulators in registers
+// Transposes are absorbed by packing: the micro-kernel always sees A panels as [p][MR] and B panels as [p][NR],
+// zero padded past the matrix edge, so edge tiles run the same kernel and only their store is masked.
+// beta applies on the first K block only (later blocks accumulate with beta = 1); with beta == 0, C is never read.
+// When op(B) = B and M fits one A panel (m <= MR, e.g. the 6-filter first convolution), every B element is used exactly
+// once, so packing B would only add a copy: full-width B panels are read in place (stride ldb) and only the right-edge
+// panel is packed (zero padded).
+// Determinism: each C element is produced by one work item with a fixed k order, so the result does not depend on
+// the thread count or scheduling at all.
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ConvEngine.Kernels.Gemm;
+
+/// <summary>A register micro-kernel: computes an MR x NR tile of C from packed panels (see <c>MicroKernels.cs</c>).</summary>
+internal interface IMicroKernel
+{
+    static abstract int MR { get; }
+    static abstract int NR { get; }
+    static abstract bool IsSupported { get; }
+    static abstract unsafe void Run(int kc, float* a, float* b, int ldb, float* c, int ldc, float alpha, float beta, int mr, int nr);
+}
+
+/// <summary>Which micro-kernel this process uses, chosen once at start-up from the processor's features.</summary>
+internal enum GemmKernelKind
+{
+    /// <summary>8 x 32 on Vector512 with FMA.</summary>
+    Avx512,
+    /// <summary>6 x 16 on Vector256 with FMA3.</summary>
+    Avx2,
+    /// <summary>4 x 2·Vector&lt;float&gt;.Count, portable.</summary>
+    Portable,
+}
+
+/// <summary>The blocked GEMM driver: blocking, packing, threading; the arithmetic lives in the micro-kernels.</summary>
+internal static class BlockedGemm
+{
+    /// <summary>Depth of a K block: a KC x NR B panel (256·32·4 B = 32 KiB) stays in L1 while the micro-kernel streams A.</summary>
+    public const int KC = 256;
+    /// <summary>Rows of an A block (rounded down to a multiple of MR): MC x KC (≈128 KiB) fits the per-core L2 with room for C.</summary>
+    public const int MC = 128;
+    /// <summary>Columns of a B block (rounded down to a multiple of NR): KC x NC (4 MiB) is shared by all threads from L3.</summary>
+    public const int NC = 4096;
+    /// <summary>Rows of A packed at once (a multiple of MC): bounds the packed-A buffer to MS x KC (2 MiB) for any M.</summary>
+    public const int MS = 16 * MC;
+    /// <summary>Below this many multiply-adds (m·n·k) a direct loop beats packing.</summary>
+    public const long TinyWork = 2048;
+    /// <summary>Below this many multiply-adds a call stays on the calling thread.</summary>
+    public const long ParallelWork = 1L << 18;
+
+    /// <summary>The micro-kernel selected for this processor.</summary>
+    public static readonly GemmKernelKind Kind =
+        Avx512Kernel.IsSupported ? GemmKernelKind.Avx512 :
+        Avx2Kernel.IsSupported ? GemmKernelKind.Avx2 : GemmKernelKind.Portable;
+
+    /// <summary>MR x NR of the selected micro-kernel, for documentation and benchmarks.</summary>
+    public static string Describe() => Kind switch
+    {
+        GemmKernelKind.Avx512 => $"Avx512 {Avx512Kernel.MR}x{Avx512Kernel.NR}",
+        GemmKernelKind.Avx2 => $"Avx2 {Avx2Kernel.MR}x{Avx2Kernel.NR}",
+        _ => $"Portable {VectorKernel.MR}x{VectorKernel.NR}",
+    };
+
+    [ThreadStatic] private static float[]? t_packA, t_packB;
+    [ThreadStatic] private static bool t_inUse;
+
+    /// <summary>
+    /// C = alpha·op(A)·op(B) + beta·C on host arrays. Arguments must already be validated (see CpuDevice.Gemm):
+    /// every addressed element lies inside its array.
+    /// </summary>
+    public static void Gemm(CpuDevice device, bool transA, bool transB, int m, int n, int k, float alpha,
+                            float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb, float beta, float[] c, int cOffset, int ldc)
+    {
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0) { ScaleC(m, n, beta, c, cOffset, ldc); return; }
+        if ((long)m * n * k <= TinyWork) { Tiny(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc); return; }
+        switch (Kind)
+        {
+            case GemmKernelKind.Avx512: Run<Avx512Kernel>(device, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc); break;
+            case GemmKernelKind.Avx2: Run<Avx2Kernel>(device, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc); break;
+            default: Run<VectorKernel>(device, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc); break;
+        }
+    }
+
+    /// <summary>Runs the blocked algorithm with micro-kernel <typeparamref name="TK"/> (exposed so tests can force a kernel).</summary>
+    internal static unsafe void Run<TK>(CpuDevice device, bool transA, bool transB, int m, int n, int k, float alpha,
+                                        float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb, float beta, float[] c, int cOffset, int ldc)
+        where TK : IMicroKernel
+    {
+        int MR = TK.MR, NR = TK.NR;
+        int mcBlock = Math.Max(MR, MC / MR * MR);
+        int msBlock = MS / mcBlock * mcBlock;
+        int ncBlock = Math.Max(NR, NC / NR * NR);
+        int kcMax = Math.Min(KC, k);
+        int aPanelsMax = (Math.Min(m, msBlock) + MR - 1) / MR;
+        int bPanelsMax = (Math.Min(n, ncBlock) + NR - 1) / NR;
+        bool parallel = device.Threads > 1 && (long)m * n * k >= ParallelWork;
+        bool directB = !transB && m <= MR;
+        int threads = parallel ? device.Threads : 1;
+
+        // Packing buffers are reused per calling thread (first touch of fresh memory is slow); a nested call on the same
+        // thread (not expected) falls back to the array pool.
+        bool owner = !t_inUse;
+        float[] bufA, bufB;
+        int needA = aPanelsMax * MR * kcMax + 16, needB = bPanelsMax * NR * kcMax + 16;
+        if (owner)
+        {
+            t_inUse = true;
+            bufA = t_packA is { } pa0 && pa0.Length >= needA ? pa0 : (t_packA = GC.AllocateUninitializedArray<float>(needA, pinned: true));
+            bufB = t_packB is { } pb0 && pb0.Length >= needB ? pb0 : (t_packB = GC.AllocateUninitializedArray<float>(needB, pinned: true));
+        }
+        else
+        {
+            bufA = ArrayPool<float>.Shared.Rent(needA);
+            bufB = ArrayPool<float>.Shared.Rent(needB);
+        }
+        try
+        {
+            fixed (float* pa0 = bufA, pb0 = bufB, ap = a, bp = b, cp = c)
+            {
+                // 64-byte aligned panel starts (the pinned arrays never move; pooled ones are fixed for this scope).
+                nint packA = ((nint)pa0 + 63) & ~(nint)63, packB = ((nint)pb0 + 63) & ~(nint)63;
+                nint A0 = (nint)(ap + aOffset), B0 = (nint)(bp + bOffset), C0 = (nint)(cp + cOffset);
+                for (int jc = 0; jc < n; jc += ncBlock)
+                {
+                    int nc = Math.Min(ncBlock, n - jc);
+                    int nPanels = (nc + NR - 1) / NR;
+                    for (int pc = 0; pc < k; pc += KC)
+                    {
+                        int kc = Math.Min(KC, k - pc);
+                        float betaEff = pc == 0 ? beta : 1f;
+                        int jcc = jc, pcc = pc, kcc = kc;
+                        int fullPanels = nc / NR;
+                        if (!directB)
+                            For(device, parallel, nPanels, jp =>
+                                PackB((float*)B0, ldb, transB, pcc, kcc, jcc + jp * NR, Math.Min(NR, nc - jp * NR), NR, (float*)packB + (long)jp * NR * kcc));
+                        else if (fullPanels < nPanels) // only the right-edge panel, into the first slot
+                            PackB((float*)B0, ldb, transB, pcc, kcc, jcc + fullPanels * NR, nc - fullPanels * NR, NR, (float*)packB);
+
+                        for (int ms0 = 0; ms0 < m; ms0 += msBlock)
+                        {
+                            int ms = Math.Min(msBlock, m - ms0);
+                            int mPanels = (ms + MR - 1) / MR;
+                            int msc = ms0;
+                            For(device, parallel, mPanels, ip =>
+                                PackA((float*)A0, lda, transA, pcc, kcc, msc + ip * MR, Math.Min(MR, ms - ip * MR), MR, (float*)packA + (long)ip * MR * kcc));
+
+                            int mBlocks = (ms + mcBlock - 1) / mcBlock;
+                            int nChunks = Math.Clamp((3 * threads + mBlocks - 1) / mBlocks, 1, nPanels);
+                            int perChunk = (nPanels + nChunks - 1) / nChunks;
+                            nChunks = (nPanels + perChunk - 1) / perChunk;
+                            int chunks = nChunks;
+                            For(device, parallel, mBlocks * nChunks, item =>
+                            {
+                                int mb = item / chunks, nb = item % chunks;
+                                int ip0 = mb * mcBlock / MR, ip1 = Math.Min(mPanels, (mb + 1) * mcBlock / MR);
+                                int jp0 = nb * perChunk, jp1 = Math.Min(nPanels, jp0 + perChunk);
+                                float* pA = (float*)packA, pB = (float*)packB, cBase = (float*)C0;
+                                for (int jp = jp0; jp < jp1; jp++)
+                                {
+                                    int j = jp * NR, nr = Math.Min(NR, nc - j);
+                                    float* bPanel; int bStride;
+                                    if (!directB) { bPanel = pB + (long)jp * NR * kcc; bStride = NR; }
+                                    else if (jp < fullPanels) { bPanel = (float*)B0 + (long)pcc * ldb + jcc + j; bStride = ldb; }
+                                    else { bPanel = pB; bStride = NR; }
+                                    for (int ip = ip0; ip < ip1; ip++)
+                                    {
+                                        int i = ip * MR, mr = Math.Min(MR, ms - i);
+                                        TK.Run(kcc, pA + (long)ip * MR * kcc, bPanel, bStride, cBase + (long)(msc + i) * ldc + jcc + j, ldc, alpha, betaEff, mr, nr);
+                                    }
+                                }
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (owner) t_inUse = false;
+            else { ArrayPool<float>.Shared.Return(bufA); ArrayPool<float>.Shared.Return(bufB); }
+        }
+    }
+
+    private static void For(CpuDevice device, bool parallel, int count, Action<int> body)
+    {
+        if (parallel) device.ParallelFor(count, body);
+        else for (int i = 0; i < count; i++) body(i);
+    }
+
+    /// <summary>Packs rows [i0, i0 + mr) x depth [p0, p0 + kc) of op(A) as [p][MR], zero padding rows mr..MR.</summary>
+    private static unsafe void PackA(float* a, int lda, bool transA, int p0, int kc, int i0, int mr, int MR, float* dst)
+    {
+        if (transA)
+        {
+            // op(A)(i, p) = a[p·lda + i]: each depth step is a contiguous run of mr values.
+            for (int p = 0; p < kc; p++)
+            {
+                float* src = a + (long)(p0 + p) * lda + i0;
+                float* d = dst + p * MR;
+                int r = 0;
+                for (; r < mr; r++) d[r] = src[r];
+                for (; r < MR; r++) d[r] = 0;
+            }
+        }
+        else
+        {
+            // op(A)(i, p) = a[i·lda + p]: read each row contiguously, scatter with stride MR.
+            for (int r = 0; r < mr; r++)
+            {
+                float* src = a + (long)(i0 + r) * lda + p0;
+                float* d = dst + r;
+                for (int p = 0; p < kc; p++) d[p * MR] = src[p];
+            }
+            for (int r = mr; r < MR; r++)
+                for (int p = 0; p < kc; p++) dst[p * MR + r] = 0;
+        }
+    }
+
+    /// <summary>Packs columns [j0, j0 + nr) x depth [p0, p0 + kc) of op(B) as [p][NR], zero padding columns nr..NR.</summary>
+    private static unsafe void PackB(float* b, int ldb, bool transB, int p0, int kc, int j0, int nr, int NR, float* dst)
+    {
+        if (!transB)
+        {
+            // op(B)(p, j) = b[p·ldb + j]: each depth step is a contiguous run of nr values.
+            for (int p = 0; p < kc; p++)
+            {
+                float* src = b + (long)(p0 + p) * ldb + j0;
+                float* d = dst + p * NR;
+                if (nr == NR) Unsafe.CopyBlockUnaligned(d, src, (uint)(NR * sizeof(float)));
+                else
+                {
+                    int j = 0;
+                    for (; j < nr; j++) d[j] = src[j];
+                    for (; j < NR; j++) d[j] = 0;
+                }
+            }
+        }
+        else
+        {
+            // op(B)(p, j) = b[j·ldb + p]: read each row of B contiguously, scatter with stride NR.
+            for (int j = 0; j < nr; j++)
+            {
+                float* src = b + (long)(j0 + j) * ldb + p0;
+                float* d = dst + j;
+                for (int p = 0; p < kc; p++) d[p * NR] = src[p];
+            }
+            for (int j = nr; j < NR; j++)
+                for (int p = 0; p < kc; p++) dst[p * NR + j] = 0;
+        }
+    }
+
+    /// <summary>C = beta·C (beta == 0 writes zeros without reading C): the whole GEMM when k == 0 or alpha == 0.</summary>
+    private static void ScaleC(int m, int n, float beta, float[] c, int cOffset, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = c.AsSpan(cOffset + i * ldc, n);
+            if (beta == 0) row.Clear();
+            else if (beta != 1) Simd.SimdDriver.Map(row, row, new Simd.ScaleOp(beta));
+        }
+    }
+
+    /// <summary>Direct loop for tiny problems (no packing), accumulating each dot product in float in k order.</summary>
+    private static void Tiny(bool transA, bool transB, int m, int n, int k, float alpha,
+                             float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb, float beta, float[] c, int cOffset, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                float acc = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    float av = transA ? a[aOffset + p * lda + i] : a[aOffset + i * lda + p];
+                    float bv = transB ? b[bOffset + j * ldb + p] : b[bOffset + p * ldb + j];
+                    acc += av * bv;
+                }
+                int ci = cOffset + i * ldc + j;
+                c[ci] = beta == 0 ? alpha * acc : alpha * acc + beta * c[ci];
+            }
+    }
+}
