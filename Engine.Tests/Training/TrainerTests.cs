@@ -101,6 +101,20 @@ public class TrainerTests
     }
 
     [Test]
+    public void ASecondFitContinuesTheEpochNumbering()
+    {
+        var device = new CpuDevice(threads: 1);
+        var model = TinyModel(device, 9, TrainingTestData.Features, TrainingTestData.Classes);
+        var trainer = new Trainer(model, new Sgd(model.Parameters(), lr: 0.05f)) { ProgressInterval = TimeSpan.Zero };
+        trainer.Fit(Data(device, 16, 8, 1), null, epochs: 2);
+        var progress = new ListProgress<TrainingProgress>();
+        var history = trainer.Fit(Data(device, 16, 8, 1), null, epochs: 2, progress);
+        Assert.That(history.Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2, 3, 4 }));
+        Assert.That(progress.Items.Select(p => (p.Epoch, p.Epochs)), Is.EqualTo(new[] { (3, 4), (3, 4), (4, 4), (4, 4) }));
+        Assert.That(progress.Items[^1].Eta, Is.EqualTo(TimeSpan.Zero));
+    }
+
+    [Test]
     public void ProgressReportsEveryBatchWithConsistentNumbers()
     {
         var device = new CpuDevice(threads: 1);

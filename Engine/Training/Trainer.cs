@@ -70,7 +70,7 @@ public sealed class Trainer
 
     /// <summary>
     /// Trains for <paramref name="epochs"/> epochs (fewer with early stopping) and returns <see cref="History"/>.
-    /// Cancellation is checked before every batch and throws <see cref="OperationCanceledException"/>; epochs finished
+    /// A second call continues: its epochs are numbered after those already in <see cref="History"/>. Cancellation is checked before every batch and throws <see cref="OperationCanceledException"/>; epochs finished
     /// before it stay in <see cref="History"/>.
     /// </summary>
     /// <param name="train">The training batches, enumerated once per epoch.</param>
@@ -90,11 +90,12 @@ public sealed class Trainer
         if (MaxGradNorm is double m && !(m > 0))
             throw new ArgumentException($"MaxGradNorm must be positive but is {m}.", nameof(MaxGradNorm));
 
-        var clock = new TrainingClock(epochs, train.BatchCount);
+        int first = History.Count + 1, last = History.Count + epochs;
+        var clock = new TrainingClock(last, train.BatchCount);
         double best = double.NaN;
         int sinceBest = 0;
         History.StopReason = StopReason.Completed;
-        for (int epoch = 1; epoch <= epochs; epoch++)
+        for (int epoch = first; epoch <= last; epoch++)
         {
             var sw = Stopwatch.StartNew();
             double lr = Optimizer.LearningRate;
@@ -110,7 +111,7 @@ public sealed class Trainer
             {
                 double v = es.Value(testResult);
                 if (double.IsNaN(best) || es.IsBetter(v, best)) { best = v; sinceBest = 0; }
-                else if (++sinceBest >= es.Patience && epoch < epochs)
+                else if (++sinceBest >= es.Patience && epoch < last)
                 {
                     History.StopReason = StopReason.EarlyStopped;
                     break;
@@ -241,14 +242,14 @@ public sealed class Trainer
     }
 
     /// <summary>Time bookkeeping for the ETA: the average training time per batch so far times the batches left.</summary>
-    private sealed class TrainingClock(int epochs, int batchesPerEpoch)
+    private sealed class TrainingClock(int lastEpoch, int batchesPerEpoch)
     {
         private double _finishedSeconds;
         private int _finishedBatches;
         private double _currentSeconds;
         private int _currentBatches;
 
-        public int Epochs { get; } = epochs;
+        public int Epochs { get; } = lastEpoch;
         public int BatchesPerEpoch { get; private set; } = batchesPerEpoch;
 
         public void BatchDone(TimeSpan epochElapsed)

@@ -2,7 +2,7 @@ namespace ConvEngine.Training;
 
 /// <summary>A progress report during an epoch, sent through <see cref="IProgress{T}"/> by <see cref="Trainer"/>.</summary>
 /// <param name="Epoch">The current epoch, 1-based.</param>
-/// <param name="Epochs">The number of epochs planned.</param>
+/// <param name="Epochs">The last epoch planned (the number of epochs, unless <see cref="Trainer.Fit"/> continues an earlier run).</param>
 /// <param name="Batch">Batches finished in this epoch (1-based: 1 after the first batch).</param>
 /// <param name="BatchesPerEpoch">Batches in one epoch (0 when the loader cannot tell).</param>
 /// <param name="RunningLoss">Mean training loss over the batches finished so far in this epoch (weighted by batch size).</param>
