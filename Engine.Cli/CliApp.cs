@@ -48,6 +48,12 @@ internal static class CliApp
     {
         RootCommand root;
         ParseResult parsed;
+        if (args.Length == 0)
+        {
+            // No command: show the overview (as git does) and exit with the usage code.
+            Build(ctx).Parse(["--help"]).Invoke(new InvocationConfiguration { Output = ctx.Out, Error = ctx.Error });
+            return ExitUsage;
+        }
         try
         {
             root = Build(ctx);

@@ -90,6 +90,14 @@ public class CliTests
     }
 
     [Test]
+    public void NoArgumentsShowsTheCommandsAndExitsWithTheUsageCode()
+    {
+        var r = CliTestHost.Run();
+        Assert.That(r.Exit, Is.EqualTo(CliApp.ExitUsage));
+        Assert.That(r.Out, Does.Contain("train").And.Contain("eval").And.Contain("predict").And.Contain("summary"));
+    }
+
+    [Test]
     public void HelpExitsZero()
     {
         var r = CliTestHost.Run("train", "--help");
