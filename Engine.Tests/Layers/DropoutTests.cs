@@ -9,8 +9,8 @@ public class DropoutTests
     /// <summary>Dropout whose mask is fixed: the stream counter is set back before every forward, so GradCheck sees one function.</summary>
     private sealed class FixedMaskDropout(Dropout inner) : Module
     {
-        public override Tensor Forward(Tensor x) { inner.Step = 7; return inner.Forward(x); }
-        public override Tensor Backward(Tensor dY) => inner.Backward(dY);
+        protected override Tensor ForwardCore(Tensor x) { inner.Step = 7; return inner.Forward(x); }
+        protected override Tensor BackwardCore(Tensor dY) => inner.Backward(dY);
     }
 
     private static float[] ExpectedMask(ulong seed, ulong stream, float p, float keep, int n) =>

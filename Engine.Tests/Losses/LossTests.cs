@@ -28,7 +28,7 @@ public class SoftmaxCrossEntropyTests
         var labels = Enumerable.Range(0, n).Select(_ => rng.Next(k)).ToArray();
         var ce = new SoftmaxCrossEntropy();
         var (loss, grad) = ce.Compute(Tensor.FromArray(z, n, k), labels);
-        Assert.That(loss, Is.EqualTo(Expected(z, n, k, labels)).Within(1e-9));
+        Assert.That(loss, Is.EqualTo(Expected(z, n, k, labels)).Within(1e-4).Percent); // 1e-6 relative: the fast kernel works in float32
         var g = grad.ToArray();
         Assert.That(grad.Shape, Is.EqualTo(new[] { n, k }));
         // Finite differences of the reported loss, in double, with the step actually taken in float.
@@ -54,7 +54,7 @@ public class SoftmaxCrossEntropyTests
         // By hand: row 0: log(1 + e⁻²⁰⁰ + e⁻¹⁰⁰ + e⁻⁵⁰) ≈ e⁻⁵⁰; row 1: 200 + that; row 2: log 4 (all equal).
         double tail = Math.Log(1 + Math.Exp(-200) + Math.Exp(-100) + Math.Exp(-50));
         double byHand = (tail + (200 + tail) + Math.Log(4)) / 3;
-        Assert.That(loss, Is.EqualTo(byHand).Within(1e-9));
+        Assert.That(loss, Is.EqualTo(byHand).Within(1e-4).Percent); // 1e-6 relative: the fast kernel works in float32
         var g = ce.Backward().ToArray();
         Assert.That(g.All(float.IsFinite), Is.True);
         Assert.That(g[0], Is.EqualTo(0).Within(1e-6), "row 0: the true class already has probability ~1");

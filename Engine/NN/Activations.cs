@@ -29,7 +29,7 @@ public abstract class Activation : Module
     public float Alpha { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         var y = x.ZerosLike();
@@ -40,7 +40,7 @@ public abstract class Activation : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         var x = RequireCache(_x);
         CheckGradShape(dY, _y!);

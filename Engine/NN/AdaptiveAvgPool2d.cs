@@ -39,7 +39,7 @@ public sealed class AdaptiveAvgPool2d : Module
     public (int H, int W) OutputSize { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         ShapeUtil.RequireRank(x, 4, nameof(x), "[N, C, H, W]");
@@ -56,7 +56,7 @@ public sealed class AdaptiveAvgPool2d : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         var shape = RequireCache(_xShape);
         ArgumentNullException.ThrowIfNull(dY);

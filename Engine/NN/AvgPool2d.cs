@@ -44,7 +44,7 @@ public sealed class AvgPool2d : Module
     public bool CountIncludePad { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         var g = PoolArgs.Geometry(x, KernelSize, Stride, Padding, CountIncludePad);
@@ -57,7 +57,7 @@ public sealed class AvgPool2d : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         var shape = RequireCache(_xShape);
         ArgumentNullException.ThrowIfNull(dY);

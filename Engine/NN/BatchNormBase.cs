@@ -74,7 +74,7 @@ public abstract class BatchNormBase : Module
     private protected abstract (int Outer, int Inner) Layout(Tensor x);
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         var (outer, inner) = Layout(x);
@@ -111,7 +111,7 @@ public abstract class BatchNormBase : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         var cache = RequireCache(_cache);
         ArgumentNullException.ThrowIfNull(dY);

@@ -127,7 +127,7 @@ public sealed class Conv2d : Module
     /// <summary>Bias [Cout], or null.</summary>
     public Parameter? Bias { get; }
 
-    /// <summary>The output shape [N, Cout, OH, OW] for an input of shape [N, Cin, H, W] (checks the sizes as <see cref="Forward"/> does).</summary>
+    /// <summary>The output shape [N, Cout, OH, OW] for an input of shape [N, Cin, H, W] (checks the sizes as <see cref="Module.Forward"/> does).</summary>
     /// <param name="inputShape">The input shape.</param>
     public int[] OutputShape(ReadOnlySpan<int> inputShape)
     {
@@ -139,7 +139,7 @@ public sealed class Conv2d : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         ShapeUtil.RequireRank(x, 4, nameof(x), "[N, C, H, W]");
@@ -183,7 +183,7 @@ public sealed class Conv2d : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         var xp = RequireCache(_xp);
         var xShape = _xShape!;

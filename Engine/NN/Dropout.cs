@@ -46,7 +46,7 @@ public sealed class Dropout : Module
     public ulong Seed { get; }
 
     /// <summary>
-    /// The stream number of the next training-mode mask; incremented by every training-mode <see cref="Forward"/>.
+    /// The stream number of the next training-mode mask; incremented by every training-mode <see cref="Module.Forward"/>.
     /// Set it back to replay a mask (tests, resuming from a checkpoint).
     /// </summary>
     public ulong Step { get; set; }
@@ -58,7 +58,7 @@ public sealed class Dropout : Module
     public float EvalFactor => Mode == DropoutMode.DowngradeInInfer ? 1f - P : 1f;
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         var y = x.ZerosLike();
@@ -82,7 +82,7 @@ public sealed class Dropout : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         var shape = RequireCache(_shape);
         ArgumentNullException.ThrowIfNull(dY);

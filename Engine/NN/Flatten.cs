@@ -9,7 +9,7 @@ public sealed class Flatten : Module
     private int[]? _inputShape;
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank < 1) throw new ArgumentException($"Flatten needs at least one dimension (the batch) but got shape {x.ShapeString}.", nameof(x));
@@ -19,7 +19,7 @@ public sealed class Flatten : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         var shape = RequireCache(_inputShape);
         ArgumentNullException.ThrowIfNull(dY);

@@ -33,7 +33,7 @@ public sealed class LearnableScale : Module
     public Parameter Weight { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank < 2)
@@ -48,7 +48,7 @@ public sealed class LearnableScale : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         var x = RequireCache(_x);
         CheckGradShape(dY, x);

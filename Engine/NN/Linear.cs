@@ -49,7 +49,7 @@ public sealed class Linear : Module
     public Parameter? Bias { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         ShapeUtil.RequireRank(x, 2, nameof(x), "[N, inFeatures]");
@@ -64,7 +64,7 @@ public sealed class Linear : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         var x = RequireCache(_x);
         int n = x.Dim(0);

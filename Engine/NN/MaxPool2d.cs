@@ -39,7 +39,7 @@ public sealed class MaxPool2d : Module
     public (int H, int W) Padding { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         var g = PoolArgs.Geometry(x, KernelSize, Stride, Padding, countIncludePad: true);
@@ -51,7 +51,7 @@ public sealed class MaxPool2d : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         var x = RequireCache(_x);
         PoolArgs.CheckDY(dY, x, _geom);

@@ -1,9 +1,20 @@
 namespace ConvEngine.NN;
 
+/// <summary>Sees every forward and backward pass of the modules it observes (see <see cref="Module.Observe"/>).</summary>
+public interface IModuleObserver
+{
+    /// <summary>Called after <paramref name="module"/> computed <paramref name="output"/> from <paramref name="input"/>.</summary>
+    void AfterForward(Module module, Tensor input, Tensor output);
+
+    /// <summary>Called after <paramref name="module"/> computed dX (<paramref name="dX"/>) from dY (<paramref name="dY"/>).</summary>
+    void AfterBackward(Module module, Tensor dY, Tensor dX);
+}
+
 /// <summary>
 /// The base of every layer and model. A module owns named parameters, buffers and child modules (PyTorch's naming),
 /// computes <see cref="Forward"/>, caches what its backward pass needs, and in <see cref="Backward"/> returns dX and
-/// accumulates (+=) its parameters' gradients, which <see cref="ZeroGrad"/> clears.
+/// accumulates (+=) its parameters' gradients, which <see cref="ZeroGrad"/> clears. A layer implements
+/// <see cref="ForwardCore"/> and <see cref="BackwardCore"/>; the public methods add observation (<see cref="Observe"/>).
 /// </summary>
 /// <remarks>
 /// Backward uses the cache of the most recent Forward; calling Backward twice after one Forward adds the parameter
@@ -21,13 +32,60 @@ public abstract class Module
     /// <summary>True in training mode (the default), false after <see cref="Eval"/>.</summary>
     public bool IsTraining { get; private set; } = true;
 
+    private IModuleObserver? _observer;
+
     /// <summary>Computes the output for input <paramref name="x"/> and caches what <see cref="Backward"/> needs.</summary>
     /// <param name="x">The input tensor.</param>
-    public abstract Tensor Forward(Tensor x);
+    public Tensor Forward(Tensor x)
+    {
+        var y = ForwardCore(x);
+        _observer?.AfterForward(this, x, y);
+        return y;
+    }
 
     /// <summary>Given dY = ∂L/∂output, returns dX = ∂L/∂input and accumulates parameter gradients (+=).</summary>
     /// <param name="dY">The gradient of the loss with respect to the last output; same shape as that output.</param>
-    public abstract Tensor Backward(Tensor dY);
+    public Tensor Backward(Tensor dY)
+    {
+        var dX = BackwardCore(dY);
+        _observer?.AfterBackward(this, dY, dX);
+        return dX;
+    }
+
+    /// <summary>The layer's forward pass (what <see cref="Forward"/> runs before notifying observers).</summary>
+    /// <param name="x">The input tensor.</param>
+    protected abstract Tensor ForwardCore(Tensor x);
+
+    /// <summary>The layer's backward pass (what <see cref="Backward"/> runs before notifying observers).</summary>
+    /// <param name="dY">The gradient of the loss with respect to the last output.</param>
+    protected abstract Tensor BackwardCore(Tensor dY);
+
+    /// <summary>
+    /// Attaches <paramref name="observer"/> to this module and every descendant, so it sees each forward and backward
+    /// (the stepper, numeric guards and inspectors use this). Disposing the result detaches it. One observer at a time.
+    /// </summary>
+    /// <param name="observer">The observer.</param>
+    public IDisposable Observe(IModuleObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        var all = Descendants().Prepend(this).ToList();
+        foreach (var m in all)
+            if (m._observer is not null && !ReferenceEquals(m._observer, observer))
+                throw new InvalidOperationException($"Module '{(m.Name.Length == 0 ? "(root)" : m.Name)}' already has an observer; dispose it first.");
+        foreach (var m in all) m._observer = observer;
+        return new Detach(all);
+    }
+
+    private sealed class Detach(List<Module> modules) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var m in modules) m._observer = null;
+        }
+    }
+
+    /// <summary>True when the module has no child modules (a layer rather than a container).</summary>
+    public bool IsLeaf => _children.Count == 0;
 
     /// <summary>A one-line description such as <c>Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))</c> (PyTorch's format).</summary>
     public override string ToString() => GetType().Name;

@@ -62,7 +62,7 @@ public sealed class Residual : Module
     public Conv2d? Conv3 { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         var a = _relu1.Forward(Bn1.Forward(Conv1.Forward(x)));
@@ -77,7 +77,7 @@ public sealed class Residual : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         RequireCache(_sum);
         var dS = _relu2.Backward(dY);

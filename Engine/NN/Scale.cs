@@ -22,7 +22,7 @@ public sealed class Scale : Module
     public float Factor { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         var y = x.ZerosLike();
@@ -32,7 +32,7 @@ public sealed class Scale : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         var shape = RequireCache(_shape);
         ArgumentNullException.ThrowIfNull(dY);

@@ -35,14 +35,14 @@ public class Sequential : Module
     public IReadOnlyList<Module> Layers => _layers;
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         foreach (var l in _layers) x = l.Forward(x);
         return x;
     }
 
     /// <inheritdoc/>
-    public override Tensor Backward(Tensor dY)
+    protected override Tensor BackwardCore(Tensor dY)
     {
         for (int i = _layers.Count - 1; i >= 0; i--) dY = _layers[i].Backward(dY);
         return dY;
