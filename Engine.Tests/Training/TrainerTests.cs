@@ -20,8 +20,8 @@ public class TrainerTests
     private sealed class ModeProbe : Module
     {
         public List<bool> Modes { get; } = [];
-        public override Tensor Forward(Tensor x) { Modes.Add(IsTraining); return x; }
-        public override Tensor Backward(Tensor dY) => dY;
+        protected override Tensor ForwardCore(Tensor x) { Modes.Add(IsTraining); return x; }
+        protected override Tensor BackwardCore(Tensor dY) => dY;
     }
 
     private static Module TinyModel(IDevice device, int seed, int inFeatures, int classes) =>
