@@ -35,8 +35,8 @@ public static class Charts
         sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"0\" y=\"0\" width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n");
         if (top > 0)
             sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{width / 2}\" y=\"20\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">{Escape(title!)}</text>\n");
-        Panel(sb, 0, top, "Loss", epochs, [("train loss", trainLoss, TrainColor, false), ("test loss", testLoss, TestColor, true)], zeroBased: true);
-        Panel(sb, PanelWidth, top, "Accuracy (%)", epochs, [("train accuracy", trainAcc, TrainColor, false), ("test accuracy", testAcc, TestColor, true)], zeroBased: false);
+        Panel(sb, 0, top, "Loss", epochs, [("train loss", trainLoss, TrainColor, false), ("test loss", testLoss, TestColor, true)], zeroBased: true, legendAtBottom: false);
+        Panel(sb, PanelWidth, top, "Accuracy (%)", epochs, [("train accuracy", trainAcc, TrainColor, false), ("test accuracy", testAcc, TestColor, true)], zeroBased: false, legendAtBottom: true);
         sb.Append("</svg>\n");
         return sb.ToString();
     }
@@ -70,7 +70,7 @@ public static class Charts
     }
 
     private static void Panel(StringBuilder sb, int ox, int oy, string title, double[] xs,
-                              (string Name, double[] Ys, string Color, bool Dashed)[] series, bool zeroBased)
+                              (string Name, double[] Ys, string Color, bool Dashed)[] series, bool zeroBased, bool legendAtBottom)
     {
         int plotW = PanelWidth - MarginLeft - MarginRight, plotH = PanelHeight - MarginTop - MarginBottom;
         double x0 = ox + MarginLeft, y0 = oy + MarginTop;
@@ -129,9 +129,10 @@ public static class Charts
             sb.Append("</g>\n");
         }
 
-        // Legend in the top-right corner of the plot area.
-        double lx = x0 + plotW - 130, ly = y0 + 8;
-        sb.Append(CultureInfo.InvariantCulture, $"<g class=\"legend\">\n<rect x=\"{lx:0.##}\" y=\"{ly:0.##}\" width=\"122\" height=\"{12 + 16 * series.Length}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>\n");
+        // Legend in the right corner away from the curves: top for falling losses, bottom for rising accuracies.
+        double legendH = 12 + 16 * series.Length;
+        double lx = x0 + plotW - 130, ly = legendAtBottom ? y0 + plotH - 8 - legendH : y0 + 8;
+        sb.Append(CultureInfo.InvariantCulture, $"<g class=\"legend\">\n<rect x=\"{lx:0.##}\" y=\"{ly:0.##}\" width=\"122\" height=\"{legendH:0.##}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>\n");
         for (int i = 0; i < series.Length; i++)
         {
             double yy = ly + 14 + 16 * i;
