@@ -121,6 +121,9 @@ public class CliTests
                                     "--limit-train", "320", "--limit-test", "100", "--threads", "1", "--out", ckpt, "--curves", curves);
         Assert.That(train.Exit, Is.Zero, train.Err + train.Out);
         Assert.That(train.Out, Does.Contain("epoch 1/2").And.Contain("epoch 2/2").And.Contain("test accuracy").And.Contain("circle"));
+        // Redirected output: plain progress lines at every 20 % of an epoch (10 batches: after batches 2, 4, 6, 8), no ANSI codes.
+        Assert.That(train.Out, Does.Contain("epoch 1/2 batch 2/10:").And.Contain("epoch 2/2 batch 8/10:"));
+        Assert.That(train.Out, Does.Not.Contain("\u001b["));
         Assert.That(File.Exists(ckpt) && File.Exists(curves));
         Assert.DoesNotThrow(() => System.Xml.Linq.XDocument.Load(curves));
         var meta = CheckpointInfo.Read(ckpt);
