@@ -37,10 +37,21 @@ public sealed class GradCheckReport
 /// element and every batch item contributes. L is accumulated in double; each element of the input and of every parameter
 /// is nudged by ±eps and (L₊ − L₋)/(2·eps) is compared with the analytic gradient from <see cref="Module.Backward"/>.
 /// </summary>
+/// <remarks>
+/// The finite differences only mean something when every forward computes the same function. Two things would break that and
+/// are held fixed here: buffers (batch-norm running statistics, restored after every forward) and dropout masks: a
+/// <see cref="Dropout"/> draws a new mask at each training-mode forward (its <see cref="Dropout.Step"/> advances), so the
+/// checker sets every dropout layer's <c>Step</c> back before each forward and all of them use the mask of the analytic pass.
+/// Any other randomness inside a module must likewise be fixed by the caller. The report gives, per parameter and for the
+/// input, the largest relative error and the flat index where it occurs.
+/// </remarks>
 public static class GradCheck
 {
-    /// <summary>Runs the check. Buffers (running statistics) are restored afterwards; parameter gradients are left holding the analytic gradient.</summary>
-    /// <param name="module">The module to check; its forward must be deterministic (dropout off or with a fixed mask).</param>
+    /// <summary>
+    /// Runs the check. Buffers (running statistics) and dropout streams are restored afterwards; parameter gradients are left
+    /// holding the analytic gradient.
+    /// </summary>
+    /// <param name="module">The module to check. Dropout masks are held fixed automatically (see the remarks); any other randomness must be fixed by the caller.</param>
     /// <param name="input">The input; not modified (a copy is perturbed).</param>
     /// <param name="upstream">The upstream gradient g with the output's shape, or null for a seeded uniform one in [−1, 1).</param>
     /// <param name="eps">The perturbation.</param>
@@ -51,7 +62,12 @@ public static class GradCheck
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(input);
         var savedBuffers = module.NamedBuffers().Select(b => (b.Tensor, Data: b.Tensor.ToArray())).ToList();
-        void RestoreBuffers() { foreach (var (t, d) in savedBuffers) t.CopyFrom(d); }
+        var dropouts = module.Descendants().Prepend(module).OfType<Dropout>().Select(d => (Layer: d, d.Step)).ToList();
+        void RestoreBuffers()
+        {
+            foreach (var (t, d) in savedBuffers) t.CopyFrom(d);
+            foreach (var (d, step) in dropouts) d.Step = step;
+        }
 
         var x = input.Clone();
         var y = module.Forward(x);
