@@ -126,7 +126,7 @@ public static class Png
                     int predictor = type switch { 0 => 0, 1 => a, 2 => b, 3 => (a + b) >> 1, _ => Paeth(a, b, c) };
                     byte v = (byte)(row[i] - predictor);
                     candidate[i] = v;
-                    score += Math.Abs((sbyte)v);
+                    score += Math.Abs((int)(sbyte)v);
                 }
                 if (score < bestScore) { bestScore = score; bestType = type; candidate.CopyTo(best, 0); }
             }
