@@ -11,7 +11,7 @@ namespace ConvEngine.Inspect;
 //     j_out     = j_in·s                         the distance in input pixels between neighbouring output units
 //     start_out = start_in + ((k − 1)·d/2 − p)·j_in   the centre of the first output unit's field, in input pixels
 //   global (AdaptiveAvgPool2d to 1, or Linear after a feature map): a window over the whole map of size n,
-//     r_out = r_in + (n − 1)·j_in, and the output is one unit
+//     r_out = r_in + (n − 1)·j_in, and the output is one unit (its jump j_in·n is only formal: it has no neighbours)
 //   adaptive pooling to o > 1 cells: approximated as kernel ⌈n/o⌉, stride ⌊n/o⌋
 //   everything else (activations, batch norm, dropout, flatten): passes through unchanged.
 // The field can be larger than the image: padded borders count, as in the usual formula.
@@ -31,7 +31,7 @@ public readonly record struct ReceptiveFieldEntry(string Layer, string Type, int
 {
     /// <summary>One line: name, output shape, field and jump.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Layer,-22} {ShapeUtil.Format(OutputShape),-16} rf {Size.H}x{Size.W}  jump {Jump.H}x{Jump.W}  start ({Start.H:0.##}, {Start.W:0.##})");
+        $"{Layer,-22} {ShapeUtil.Format(OutputShape),-16} rf {Size.H + "x" + Size.W,-7} jump {Jump.H + "x" + Jump.W,-6} start ({Start.H:0.##}, {Start.W:0.##})");
 }
 
 /// <summary>Computes, for every leaf layer of a model in execution order, the receptive field and jump of its output.</summary>
