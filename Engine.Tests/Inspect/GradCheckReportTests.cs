@@ -54,6 +54,20 @@ public class GradCheckReportTests
     }
 
     [Test]
+    public void WorstIndexIsAlsoGivenAsCoordinates()
+    {
+        var conv = new Conv2d(2, 3, 3, seed: 4);
+        var report = GradCheck.Check(conv, TestUtil.RandomTensor(new Random(5), 2, 2, 5, 5), maxPerTensor: 30);
+        var w = report["weight"];
+        Assert.That(w.Shape, Is.EqualTo(new[] { 3, 2, 3, 3 }));
+        var c = w.WorstCoordinates;
+        Assert.That(((c[0] * 2 + c[1]) * 3 + c[2]) * 3 + c[3], Is.EqualTo(w.WorstIndex));
+        Assert.That(report["input"].WorstCoordinates, Has.Length.EqualTo(4));
+        Assert.That(report.ToString(), Does.Contain($"at [{string.Join(", ", c)}]"));
+        Assert.That(report.MaxRelativeError, Is.LessThan(1e-2), report.ToString());
+    }
+
+    [Test]
     public void DropoutMasksAreHeldFixedAutomatically()
     {
         var model = new Sequential(new Linear(6, 8, seed: 1), new Dropout(0.5f, seed: 7), new Tanh(), new Linear(8, 3, seed: 2));

@@ -10,7 +10,26 @@ namespace ConvEngine.Inspect;
 /// <param name="WorstIndex">The flat index where the relative error is largest (−1 when nothing was checked).</param>
 /// <param name="Analytic">The analytic gradient at <paramref name="WorstIndex"/>.</param>
 /// <param name="Numeric">The numeric gradient at <paramref name="WorstIndex"/>.</param>
-public readonly record struct GradCheckEntry(string Name, int Checked, double MaxRelativeError, double MaxAbsoluteError, int WorstIndex, double Analytic, double Numeric);
+/// <param name="Shape">The tensor's shape, or null when unknown.</param>
+public readonly record struct GradCheckEntry(string Name, int Checked, double MaxRelativeError, double MaxAbsoluteError, int WorstIndex, double Analytic, double Numeric, int[]? Shape = null)
+{
+    /// <summary>
+    /// <see cref="WorstIndex"/> as coordinates in the tensor's shape, such as <c>[2, 0, 4, 1]</c> for (out channel, in channel,
+    /// row, column) of a convolution weight; the flat index when the shape is unknown; empty when nothing was checked.
+    /// </summary>
+    public int[] WorstCoordinates
+    {
+        get
+        {
+            if (WorstIndex < 0) return [];
+            if (Shape is null || Shape.Length == 0) return [WorstIndex];
+            var c = new int[Shape.Length];
+            int rest = WorstIndex;
+            for (int d = Shape.Length - 1; d >= 0; d--) { c[d] = Shape[d] == 0 ? 0 : rest % Shape[d]; rest = Shape[d] == 0 ? 0 : rest / Shape[d]; }
+            return c;
+        }
+    }
+}
 
 /// <summary>The result of <see cref="GradCheck.Check"/>: one entry for the input and one per parameter.</summary>
 public sealed class GradCheckReport
@@ -28,7 +47,7 @@ public sealed class GradCheckReport
 
     /// <inheritdoc/>
     public override string ToString() => string.Join(Environment.NewLine, Entries.Select(e =>
-        $"{e.Name,-28} checked {e.Checked,6}  max rel err {e.MaxRelativeError:E2} at [{e.WorstIndex}] (analytic {e.Analytic:G6}, numeric {e.Numeric:G6})"));
+        $"{e.Name,-28} checked {e.Checked,6}  max rel err {e.MaxRelativeError:E2} at [{string.Join(", ", e.WorstCoordinates)}] (analytic {e.Analytic:G6}, numeric {e.Numeric:G6})"));
 }
 
 /// <summary>
@@ -125,6 +144,6 @@ public static class GradCheck
             if (abs > maxAbs) maxAbs = abs;
             if (worst < 0 || rel > maxRel) { maxRel = rel; worst = i; worstA = a; worstN = num; }
         }
-        return new GradCheckEntry(name, count, maxRel, maxAbs, worst, worstA, worstN);
+        return new GradCheckEntry(name, count, maxRel, maxAbs, worst, worstA, worstN, t.Shape);
     }
 }
