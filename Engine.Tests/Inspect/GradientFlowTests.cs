@@ -81,6 +81,11 @@ public class GradientFlowTests
         // The gradient norms decrease monotonically towards the input in the sigmoid net.
         var convs = rPlain.Layers.Where(l => l.Type.StartsWith("Conv2d", StringComparison.Ordinal)).Select(l => l.MeanGradNorm).ToList();
         Assert.That(convs, Is.Ordered.Ascending);
+        static bool IsConv(LayerFlow l) => l.Type.StartsWith("Conv2d", StringComparison.Ordinal);
+        var series = new[] { rPlain.GradNormSeries("sigmoid", IsConv), rRes.GradNormSeries("residual", IsConv) };
+        Assert.That(series[0].Values, Is.EqualTo(convs));
+        var svg = XDocument.Parse(SvgChart.Line(series, "Gradient norm by depth", "conv layer", "mean |grad|", logY: true));
+        Assert.That(svg.Descendants().Count(e => e.Name.LocalName == "path"), Is.EqualTo(2));
     }
 
     [Test]

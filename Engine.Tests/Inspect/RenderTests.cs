@@ -92,6 +92,33 @@ public class RenderTests
     }
 
     [Test]
+    public void FilterGridCanShowTheFirstFiltersOnly()
+    {
+        var conv = new Conv2d(16, 64, 3, seed: 1);
+        var pic = FilterGrid.Render(conv, scale: 2, maxFilters: 4, maxInputs: 3);
+        Assert.That((pic.Width, pic.Height), Is.EqualTo((1 + 3 * 7, 1 + 4 * 7)));
+    }
+
+    [Test]
+    public void VisualizerWritesInputFiltersMapsAndSaliency()
+    {
+        var model = new LeNet5(5, seed: 2);
+        var x = Shapes.Generate(2, seed: 4).ImagesTensor();
+        var dir = Path.Combine(Path.GetTempPath(), "convengine-vis-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var paths = Visualizer.SaveAll(model, x, dir, index: 1);
+            Assert.That(paths.Select(Path.GetFileName), Is.EqualTo(new[] { "input.png", "filters_conv1.png", "maps_conv1.png", "filters_conv2.png", "maps_conv2.png", "saliency.png" }));
+            foreach (var p in paths) Assert.That(TinyPng.Decode(File.ReadAllBytes(p)).Width, Is.GreaterThan(0));
+            var input = TinyPng.Decode(File.ReadAllBytes(paths[0]));
+            var img = x.ToArray();
+            Assert.That(input.Pixels[0], Is.EqualTo((byte)Math.Round(Math.Clamp(img[784], 0, 1) * 255.0, MidpointRounding.AwayFromZero)), "image 1, top-left pixel");
+            Assert.That(model.IsTraining);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Test]
     public void ChartsAreWellFormedSvg()
     {
         var line = SvgChart.Line([new ChartSeries("loss", [2.0, 1.5, 1.1, 0.9]), new ChartSeries("val <loss>", [2.1, 1.7, 1.4, double.NaN], [0, 1, 2, 3])],

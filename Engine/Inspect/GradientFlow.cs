@@ -67,6 +67,15 @@ public sealed class GradientFlowReport
         return sb.ToString();
     }
 
+    /// <summary>
+    /// The mean gradient norm per layer as a chart series (x = position of the layer from the input, 0-based), for comparing
+    /// models of different layouts in one <see cref="SvgChart.Line"/> with a log y axis.
+    /// </summary>
+    /// <param name="name">The legend text.</param>
+    /// <param name="filter">Which layers to include (default all), e.g. only the convolutions.</param>
+    public ChartSeries GradNormSeries(string name, Func<LayerFlow, bool>? filter = null) =>
+        new(name, Layers.Where(filter ?? (_ => true)).Select(l => l.MeanGradNorm).ToList());
+
     /// <summary>A bar chart (SVG, log scale) of the mean gradient norm and the mean update/weight ratio per layer.</summary>
     /// <param name="title">The chart title.</param>
     public string ToSvg(string title = "Gradient flow") => SvgChart.Bars(

@@ -32,17 +32,22 @@ public static class FilterGrid
     /// </summary>
     /// <param name="conv">The convolution.</param>
     /// <param name="scale">Pixels per weight along each axis.</param>
-    public static Picture Render(Conv2d conv, int scale = 8)
+    /// <param name="maxFilters">Show at most this many filters (rows), the first ones.</param>
+    /// <param name="maxInputs">Show at most this many input channels (columns), the first ones.</param>
+    public static Picture Render(Conv2d conv, int scale = 8, int maxFilters = int.MaxValue, int maxInputs = int.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(conv);
+        if (maxFilters < 1) throw new ArgumentOutOfRangeException(nameof(maxFilters), maxFilters, "At least one filter must be shown.");
+        if (maxInputs < 1) throw new ArgumentOutOfRangeException(nameof(maxInputs), maxInputs, "At least one input channel must be shown.");
         var w = conv.Weight.Value.ToArray();
         int cout = conv.OutChannels, cin = conv.InChannels / conv.Groups, kh = conv.KernelSize.H, kw = conv.KernelSize.W;
+        int showOut = Math.Min(cout, maxFilters), showIn = Math.Min(cin, maxInputs);
         float m = ColorMap.MaxAbs(w);
         var tiles = new List<Picture>();
-        for (int o = 0; o < cout; o++)
-            for (int i = 0; i < cin; i++)
+        for (int o = 0; o < showOut; o++)
+            for (int i = 0; i < showIn; i++)
                 tiles.Add(new Picture(kw, kh, 3, ColorMap.Diverging(w.AsSpan((o * cin + i) * kh * kw, kh * kw), m)).Upscale(scale));
-        return Picture.Grid(tiles, cin, 1, 128);
+        return Picture.Grid(tiles, showIn, 1, 128);
     }
 
     /// <summary>
@@ -202,5 +207,43 @@ public static class Saliency
         for (int ch = 0; ch < c; ch++)
             for (int i = 0; i < map.Length; i++) map[i] = Math.Max(map[i], Math.Abs(d[ch * h * w + i]));
         return new Picture(w, h, 1, ColorMap.Gray(map, 0f)).Upscale(scale);
+    }
+}
+
+/// <summary>Writes the standard pictures of a model in one call (what a <c>visualize</c> command shows).</summary>
+public static class Visualizer
+{
+    /// <summary>
+    /// Writes into <paramref name="directory"/>: <c>input.png</c> (image <paramref name="index"/>, when it has 1 or 3 channels),
+    /// for every <see cref="Conv2d"/> <c>filters_&lt;layer&gt;.png</c> (at most 32 filters × 8 input channels) and
+    /// <c>maps_&lt;layer&gt;.png</c> (its feature maps for the image), and <c>saliency.png</c> for a classifier.
+    /// Runs in eval mode and restores the model's modes and gradients. Returns the paths written.
+    /// </summary>
+    /// <param name="model">The model; its observer slot must be free.</param>
+    /// <param name="images">A batch (N, C, H, W) with values roughly in [0, 1].</param>
+    /// <param name="directory">The destination folder (created when missing).</param>
+    /// <param name="index">Which image of the batch.</param>
+    public static IReadOnlyList<string> SaveAll(Module model, Tensor images, string directory, int index = 0)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ShapeUtil.RequireRank(images, 4, nameof(images), "[N, C, H, W]");
+        if (index < 0 || index >= images.Dim(0)) throw new ArgumentOutOfRangeException(nameof(index), index, $"The batch has {images.Dim(0)} images.");
+        var paths = new List<string>();
+        string P(string file) { var p = Path.Combine(directory, file); paths.Add(p); return p; }
+        int c = images.Dim(1), h = images.Dim(2), w = images.Dim(3);
+        var one = Tensor.FromArray(images.Device, images.ToArray().AsSpan(index * c * h * w, c * h * w).ToArray(), 1, c, h, w);
+        if (c == 1 || c == 3) DemoResult.ImagePicture(one).Upscale(4).Save(P("input.png"));
+        var maps = FeatureMaps.Capture(model, one);
+        foreach (var conv in model.Descendants().Prepend(model).OfType<Conv2d>())
+        {
+            var name = conv.Name.Length == 0 ? "root" : conv.Name;
+            FilterGrid.Render(conv, 8, maxFilters: 32, maxInputs: 8).Save(P($"filters_{name}.png"));
+            if (maps.TryGetValue(conv.Name, out var act)) FeatureMaps.Render(act, 0, 2).Save(P($"maps_{name}.png"));
+        }
+        if (maps.TryGetValue("", out var output) && output.Shape.Length == 2)
+            Saliency.Render(model, one, 0, null, 4).Save(P("saliency.png"));
+        return paths;
     }
 }
