@@ -97,6 +97,9 @@ public class RenderTests
         var conv = new Conv2d(16, 64, 3, seed: 1);
         var pic = FilterGrid.Render(conv, scale: 2, maxFilters: 4, maxInputs: 3);
         Assert.That((pic.Width, pic.Height), Is.EqualTo((1 + 3 * 7, 1 + 4 * 7)));
+        // A single input channel: 6 filters wrap into 3 columns and 2 rows.
+        var lenetConv1 = FilterGrid.Render(new Conv2d(1, 6, 5, seed: 1), scale: 1);
+        Assert.That((lenetConv1.Width, lenetConv1.Height), Is.EqualTo((1 + 3 * 6, 1 + 2 * 6)));
     }
 
     [Test]

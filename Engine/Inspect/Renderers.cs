@@ -26,7 +26,8 @@ internal sealed class EvalScope : IDisposable
 public static class FilterGrid
 {
     /// <summary>
-    /// One tile per (output channel, input channel) pair: row o holds the Cin kernels of filter o. Colours are diverging
+    /// One tile per (output channel, input channel) pair: row o holds the Cin kernels of filter o (with a single input channel
+    /// the filters are wrapped into ⌈√Cout⌉ columns instead). Colours are diverging
     /// (<see cref="ColorMap.Diverging"/>) with one scale m = max|w| for the whole layer, so tiles can be compared:
     /// positive weights red, negative blue, zero white. Each weight becomes a <paramref name="scale"/>×<paramref name="scale"/> block.
     /// </summary>
@@ -47,7 +48,8 @@ public static class FilterGrid
         for (int o = 0; o < showOut; o++)
             for (int i = 0; i < showIn; i++)
                 tiles.Add(new Picture(kw, kh, 3, ColorMap.Diverging(w.AsSpan((o * cin + i) * kh * kw, kh * kw), m)).Upscale(scale));
-        return Picture.Grid(tiles, showIn, 1, 128);
+        // One input channel: wrap the filters into a near-square grid instead of one tall column.
+        return Picture.Grid(tiles, showIn > 1 ? showIn : (int)Math.Ceiling(Math.Sqrt(showOut)), 1, 128);
     }
 
     /// <summary>
