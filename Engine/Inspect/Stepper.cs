@@ -82,8 +82,8 @@ public sealed class StepEvent
             StepPhase.Loss => TryGet("dX"),
             _ => _tensors.FirstOrDefault(t => t.Role.EndsWith(".update", StringComparison.Ordinal)),
         };
-        var lossPart = Loss is double l ? string.Create(CultureInfo.InvariantCulture, $" loss={l:F6}") : "";
-        return string.Create(CultureInfo.InvariantCulture, $"#{Index,-3} {Phase,-8} {Layer,-22}{lossPart} {main}");
+        var lossPart = Loss is double l ? string.Create(CultureInfo.InvariantCulture, $"  loss={l:F6}") : "";
+        return string.Create(CultureInfo.InvariantCulture, $"#{Index,-3} {Phase,-8} {Layer,-22} {main}{lossPart}");
     }
 
     /// <summary>A multi-line description: the header line and one line per snapshot.</summary>
