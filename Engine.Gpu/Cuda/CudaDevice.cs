@@ -133,13 +133,24 @@ public sealed unsafe class CudaDevice : GpuDevice
     /// <summary>NVRTC: source to NUL-terminated PTX for this device's architecture.</summary>
     private byte[] Compile(string family, string source)
     {
+        try { return Compile(family, source, _arch); }
+        catch (GpuException e) when (e.Code == 5 && _arch != "compute_70")
+        {
+            // NVRTC_ERROR_INVALID_OPTION: this NVRTC predates the device's architecture; PTX for compute_70 is JIT-compiled
+            // by the driver for any newer GPU.
+            return Compile(family, source, "compute_70");
+        }
+    }
+
+    private static byte[] Compile(string family, string source, string arch)
+    {
         var src = Encoding.UTF8.GetBytes(source + "\0");
         var name = Encoding.ASCII.GetBytes(family + ".cu\0");
         nint prog;
         fixed (byte* s = src, n = name) Nvrtc.Check(Nvrtc.nvrtcCreateProgram(&prog, s, n, 0, null, null), "nvrtcCreateProgram");
         try
         {
-            var options = new[] { "--gpu-architecture=" + _arch, "--std=c++11" }.Select(o => Encoding.ASCII.GetBytes(o + "\0")).ToArray();
+            var options = new[] { "--gpu-architecture=" + arch, "--std=c++11" }.Select(o => Encoding.ASCII.GetBytes(o + "\0")).ToArray();
             var handles = options.Select(o => System.Runtime.InteropServices.GCHandle.Alloc(o, System.Runtime.InteropServices.GCHandleType.Pinned)).ToArray();
             int st;
             try
@@ -149,7 +160,7 @@ public sealed unsafe class CudaDevice : GpuDevice
                 st = Nvrtc.nvrtcCompileProgram(prog, options.Length, ptrs);
             }
             finally { foreach (var h in handles) h.Free(); }
-            if (st != 0) Nvrtc.Check(st, $"nvrtcCompileProgram({family}, {_arch})", Log(prog));
+            if (st != 0) Nvrtc.Check(st, $"nvrtcCompileProgram({family}, {arch})", Log(prog));
             nuint size;
             Nvrtc.Check(Nvrtc.nvrtcGetPTXSize(prog, &size), "nvrtcGetPTXSize");
             var ptx = new byte[(int)size];

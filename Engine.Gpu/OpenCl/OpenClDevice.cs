@@ -26,6 +26,10 @@ public sealed unsafe class OpenClDevice : GpuDevice
         _device = device;
         PlatformName = Cl.InfoString(platform, Cl.PLATFORM_NAME, device: false);
         DeviceName_ = DeviceName(device);
+        nuint maxGroup;
+        Cl.Check(Cl.clGetDeviceInfo(device, Cl.DEVICE_MAX_WORK_GROUP_SIZE, (nuint)sizeof(nuint), &maxGroup, null), "clGetDeviceInfo");
+        if (maxGroup < 256)
+            throw new GpuUnavailableException($"OpenCL device {index} ({DeviceName_}) allows work-groups of {maxGroup} items; the kernels need 256.");
         var extensions = Cl.InfoString(device, Cl.DEVICE_EXTENSIONS, device: true);
         AccumulatorSize = extensions.Contains("cl_khr_fp64", StringComparison.Ordinal) ? 8 : 4;
         int err;
