@@ -507,6 +507,13 @@ public class DeviceConformanceTests
     }
 
     [Test]
+    public void WholeModelsForwardBackward()
+    {
+        SameLayer(d => new ConvEngine.Models.LeNet5(device: d, seed: 1), [3, 1, 28, 28], "lenet5", rtol: 1e-4, atol: 2e-5);
+        SameLayer(d => new ConvEngine.Models.ResNetSmall(width: 8, device: d, seed: 2), [2, 1, 16, 16], "resnet-small", rtol: 1e-3, atol: 1e-4);
+    }
+
+    [Test]
     public void LossesMatchReference()
     {
         var rng = new Random(14);
