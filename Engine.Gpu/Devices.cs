@@ -39,9 +39,12 @@ public static class Devices
     private static bool TryOpen(Func<GpuDevice> open)
     {
         try { open().Dispose(); return true; }
-        catch (GpuUnavailableException) { return false; }
-        catch (GpuException) { return false; }
+        catch (Exception e) when (Unavailable(e)) { return false; }
     }
+
+    /// <summary>Failures that mean "this backend cannot be used here" rather than a bug: missing runtime, device or entry point.</summary>
+    private static bool Unavailable(Exception e) =>
+        e is GpuUnavailableException or GpuException or DllNotFoundException or EntryPointNotFoundException;
 
     /// <summary>
     /// The fastest device present: a CUDA GPU, else an OpenCL GPU, else the CPU. An OpenCL CPU driver such as PoCL is never
@@ -50,14 +53,14 @@ public static class Devices
     public static IDevice Best()
     {
         try { return Cuda(0); }
-        catch (Exception e) when (e is GpuUnavailableException or GpuException) { }
+        catch (Exception e) when (Unavailable(e)) { }
         try
         {
             var all = OpenClDevice.Enumerate();
             for (int i = 0; i < all.Count; i++)
                 if (OpenClDevice.IsGpu(all[i].Device)) return OpenCl(i);
         }
-        catch (Exception e) when (e is GpuUnavailableException or GpuException) { }
+        catch (Exception e) when (Unavailable(e)) { }
         return Cpu();
     }
 
@@ -70,13 +73,13 @@ public static class Devices
             var all = OpenClDevice.Enumerate();
             for (int i = 0; i < all.Count; i++) list.Add(new("opencl", i, OpenClDevice.DeviceName(all[i].Device)));
         }
-        catch (Exception e) when (e is GpuUnavailableException or GpuException) { }
+        catch (Exception e) when (Unavailable(e)) { }
         try
         {
             var names = CudaDevice.EnumerateNames();
             for (int i = 0; i < names.Count; i++) list.Add(new("cuda", i, names[i]));
         }
-        catch (Exception e) when (e is GpuUnavailableException or GpuException) { }
+        catch (Exception e) when (Unavailable(e)) { }
         return list;
     }
 
