@@ -106,10 +106,10 @@ internal static class StepCommand
         var console = ctx.Console;
         console.MarkupLine($"[bold]{Markup.Escape(spec.Display)}[/] on [bold]{Markup.Escape(data.Name)}[/]" +
                            (s.Checkpoint is null ? $" (fresh weights, seed {s.Seed})" : $" (weights from {Markup.Escape(Path.GetFileName(s.Checkpoint))})") +
-                           $": one training step on a batch of {raw.Count} image(s) {channels}x{size}x{size}, " +
-                           $"{s.Optimizer} lr {TrainCommand.FormatLr(settings.EffectiveLearningRate)}, softmax cross-entropy");
+                           $": one training step on a batch of {raw.Count} image(s) {channels}x{size}x{size}");
+        console.MarkupLine($"{s.Optimizer} lr {TrainCommand.FormatLr(settings.EffectiveLearningRate)}, softmax cross-entropy; " +
+                           $"inputs normalised as (x − {mean.ToString("0.####", inv)}) / {std.ToString("0.####", inv)}");
         console.MarkupLine("labels: " + Markup.Escape(string.Join(", ", labels.Select(l => data.ClassNames[l]))));
-        console.MarkupLine($"inputs normalised as (x − {mean.ToString("0.####", inv)}) / {std.ToString("0.####", inv)}");
 
         var trace = new Stepper(net, new SoftmaxCrossEntropy(), optimizer).Run(images, labels);
         bool pause = !s.NoPause && ctx.Interactive && ctx.InputInteractive && ctx.In is not null;
