@@ -170,6 +170,28 @@ internal static class CliApp
     }
 
     internal static Option<int> ThreadsOption() => PositiveInt("--threads", 0, "CPU threads for the kernels (0: all cores).", min: 0);
+
+    /// <summary>The --device option: cpu (default), opencl[:N], cuda[:N], reference or best.</summary>
+    internal static Option<string> DeviceOption() => new("--device")
+    {
+        Description = "Where tensors live and kernels run: cpu (default), opencl, opencl:N, cuda, cuda:N, reference or best.",
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    /// <summary>The device named by --device; the CPU device honours --threads. A missing GPU runtime becomes a one-line usage error.</summary>
+    internal static IDevice CreateDevice(string name, int threads)
+    {
+        if (string.Equals(name, "cpu", StringComparison.OrdinalIgnoreCase))
+            return threads == 0 ? CpuDevice.Default : new CpuDevice(threads);
+        try
+        {
+            return ConvEngine.Gpu.Devices.Parse(name);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--device: {e.Message}");
+        }
+    }
 }
 
 /// <summary>A bad combination of arguments found after parsing (exit code 2).</summary>
