@@ -20,6 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_io import save_file  # noqa: E402
+
 
 class LeNet5(nn.Module):
     def __init__(self, num_classes=10, in_channels=1):
@@ -145,24 +148,8 @@ def load_fashion(root="/usr/share/datasets/fashion-mnist"):
 
 
 def write_safetensors(path, tensors, metadata=None):
-    """A minimal safetensors writer (F32 only), so the safetensors package is not needed."""
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        b = t.detach().contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    if metadata:
-        header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+    """F32 safetensors through tools/safetensors_io.py (no dependency on the safetensors package)."""
+    save_file({k: v.detach().to(torch.float32) for k, v in tensors.items()}, path, metadata)
 
 
 def export_lenet(out_dir):

@@ -124,27 +124,8 @@ internal static class Png
         return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
     }
 
-    private static readonly uint[] CrcTable = MakeCrcTable();
-
-    private static uint[] MakeCrcTable()
-    {
-        var t = new uint[256];
-        for (uint n = 0; n < 256; n++)
-        {
-            uint c = n;
-            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            t[n] = c;
-        }
-        return t;
-    }
-
-    /// <summary>The CRC-32 of PNG chunks (ISO 3309, reflected polynomial 0xEDB88320).</summary>
-    internal static uint Crc32(ReadOnlySpan<byte> data)
-    {
-        uint c = 0xFFFFFFFFu;
-        foreach (var v in data) c = CrcTable[(c ^ v) & 0xFF] ^ (c >> 8);
-        return c ^ 0xFFFFFFFFu;
-    }
+    /// <summary>The CRC-32 of PNG chunks (ISO 3309), shared with the library's PNG writer.</summary>
+    internal static uint Crc32(ReadOnlySpan<byte> data) => ConvEngine.Inspect.Png.Crc32(data);
 
     /// <summary>Encodes an 8-bit PNG with 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA) channels and one filter type for every row; for tests.</summary>
     internal static byte[] Encode(int width, int height, byte[] samples, int channels, byte filter = 0)
