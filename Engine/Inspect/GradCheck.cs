@@ -10,7 +10,26 @@ namespace ConvEngine.Inspect;
 /// <param name="WorstIndex">The flat index where the relative error is largest (−1 when nothing was checked).</param>
 /// <param name="Analytic">The analytic gradient at <paramref name="WorstIndex"/>.</param>
 /// <param name="Numeric">The numeric gradient at <paramref name="WorstIndex"/>.</param>
-public readonly record struct GradCheckEntry(string Name, int Checked, double MaxRelativeError, double MaxAbsoluteError, int WorstIndex, double Analytic, double Numeric);
+/// <param name="Shape">The tensor's shape, or null when unknown.</param>
+public readonly record struct GradCheckEntry(string Name, int Checked, double MaxRelativeError, double MaxAbsoluteError, int WorstIndex, double Analytic, double Numeric, int[]? Shape = null)
+{
+    /// <summary>
+    /// <see cref="WorstIndex"/> as coordinates in the tensor's shape, such as <c>[2, 0, 4, 1]</c> for (out channel, in channel,
+    /// row, column) of a convolution weight; the flat index when the shape is unknown; empty when nothing was checked.
+    /// </summary>
+    public int[] WorstCoordinates
+    {
+        get
+        {
+            if (WorstIndex < 0) return [];
+            if (Shape is null || Shape.Length == 0) return [WorstIndex];
+            var c = new int[Shape.Length];
+            int rest = WorstIndex;
+            for (int d = Shape.Length - 1; d >= 0; d--) { c[d] = Shape[d] == 0 ? 0 : rest % Shape[d]; rest = Shape[d] == 0 ? 0 : rest / Shape[d]; }
+            return c;
+        }
+    }
+}
 
 /// <summary>The result of <see cref="GradCheck.Check"/>: one entry for the input and one per parameter.</summary>
 public sealed class GradCheckReport
@@ -28,7 +47,7 @@ public sealed class GradCheckReport
 
     /// <inheritdoc/>
     public override string ToString() => string.Join(Environment.NewLine, Entries.Select(e =>
-        $"{e.Name,-28} checked {e.Checked,6}  max rel err {e.MaxRelativeError:E2} at [{e.WorstIndex}] (analytic {e.Analytic:G6}, numeric {e.Numeric:G6})"));
+        $"{e.Name,-28} checked {e.Checked,6}  max rel err {e.MaxRelativeError:E2} at [{string.Join(", ", e.WorstCoordinates)}] (analytic {e.Analytic:G6}, numeric {e.Numeric:G6})"));
 }
 
 /// <summary>
@@ -37,10 +56,21 @@ public sealed class GradCheckReport
 /// element and every batch item contributes. L is accumulated in double; each element of the input and of every parameter
 /// is nudged by ±eps and (L₊ − L₋)/(2·eps) is compared with the analytic gradient from <see cref="Module.Backward"/>.
 /// </summary>
+/// <remarks>
+/// The finite differences only mean something when every forward computes the same function. Two things would break that and
+/// are held fixed here: buffers (batch-norm running statistics, restored after every forward) and dropout masks: a
+/// <see cref="Dropout"/> draws a new mask at each training-mode forward (its <see cref="Dropout.Step"/> advances), so the
+/// checker sets every dropout layer's <c>Step</c> back before each forward and all of them use the mask of the analytic pass.
+/// Any other randomness inside a module must likewise be fixed by the caller. The report gives, per parameter and for the
+/// input, the largest relative error and the flat index where it occurs.
+/// </remarks>
 public static class GradCheck
 {
-    /// <summary>Runs the check. Buffers (running statistics) are restored afterwards; parameter gradients are left holding the analytic gradient.</summary>
-    /// <param name="module">The module to check; its forward must be deterministic (dropout off or with a fixed mask).</param>
+    /// <summary>
+    /// Runs the check. Buffers (running statistics) and dropout streams are restored afterwards; parameter gradients are left
+    /// holding the analytic gradient.
+    /// </summary>
+    /// <param name="module">The module to check. Dropout masks are held fixed automatically (see the remarks); any other randomness must be fixed by the caller.</param>
     /// <param name="input">The input; not modified (a copy is perturbed).</param>
     /// <param name="upstream">The upstream gradient g with the output's shape, or null for a seeded uniform one in [−1, 1).</param>
     /// <param name="eps">The perturbation.</param>
@@ -51,7 +81,12 @@ public static class GradCheck
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(input);
         var savedBuffers = module.NamedBuffers().Select(b => (b.Tensor, Data: b.Tensor.ToArray())).ToList();
-        void RestoreBuffers() { foreach (var (t, d) in savedBuffers) t.CopyFrom(d); }
+        var dropouts = module.Descendants().Prepend(module).OfType<Dropout>().Select(d => (Layer: d, d.Step)).ToList();
+        void RestoreBuffers()
+        {
+            foreach (var (t, d) in savedBuffers) t.CopyFrom(d);
+            foreach (var (d, step) in dropouts) d.Step = step;
+        }
 
         var x = input.Clone();
         var y = module.Forward(x);
@@ -109,6 +144,6 @@ public static class GradCheck
             if (abs > maxAbs) maxAbs = abs;
             if (worst < 0 || rel > maxRel) { maxRel = rel; worst = i; worstA = a; worstN = num; }
         }
-        return new GradCheckEntry(name, count, maxRel, maxAbs, worst, worstA, worstN);
+        return new GradCheckEntry(name, count, maxRel, maxAbs, worst, worstA, worstN, t.Shape);
     }
 }
