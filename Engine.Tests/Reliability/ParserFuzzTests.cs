@@ -35,7 +35,7 @@ public class ParserFuzzTests
     // ------------------------------------------------------------------------------------------------ mutations
 
     /// <summary>A random corruption of <paramref name="source"/>; <paramref name="headerEnd"/> bounds the region that lies are written into.</summary>
-    private static byte[] Mutate(byte[] source, int headerEnd, Random rng, Func<Random, byte[], byte[]?> lie)
+    internal static byte[] Mutate(byte[] source, int headerEnd, Random rng, Func<Random, byte[], byte[]?> lie)
     {
         if (source.Length == 0) return source;
         var m = (byte[])source.Clone();
