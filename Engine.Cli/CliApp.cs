@@ -12,6 +12,10 @@ internal sealed class CliContext
     public required TextWriter Error { get; init; }
     /// <summary>True when stdout is an interactive terminal: live progress bars; otherwise plain lines (CI, pipes, tee).</summary>
     public bool Interactive { get; init; }
+    /// <summary>Where to read answers from (the Enter between the events of <c>step</c>); null: never ask.</summary>
+    public TextReader? In { get; init; }
+    /// <summary>True when stdin is an interactive terminal (not redirected), so waiting for Enter makes sense.</summary>
+    public bool InputInteractive { get; init; }
     public CancellationToken Cancellation { get; init; }
 }
 
@@ -40,7 +44,11 @@ internal static class CliApp
             ColorSystem = interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
         });
         if (!interactive) console.Profile.Width = 120;
-        return Run(args, new CliContext { Console = console, Out = Console.Out, Error = Console.Error, Interactive = interactive, Cancellation = cts.Token });
+        return Run(args, new CliContext
+        {
+            Console = console, Out = Console.Out, Error = Console.Error, Interactive = interactive, Cancellation = cts.Token,
+            In = Console.In, InputInteractive = !Console.IsInputRedirected,
+        });
     }
 
     /// <summary>Runs the tool in-process writing to the given context (tests use this with string writers).</summary>
@@ -112,6 +120,9 @@ internal static class CliApp
         root.Subcommands.Add(EvalCommand.Create(ctx));
         root.Subcommands.Add(PredictCommand.Create(ctx));
         root.Subcommands.Add(SummaryCommand.Create(ctx));
+        root.Subcommands.Add(StepCommand.Create(ctx));
+        root.Subcommands.Add(VisualizeCommand.Create(ctx));
+        root.Subcommands.Add(DemoCommand.Create(ctx));
         return root;
     }
 
@@ -159,6 +170,28 @@ internal static class CliApp
     }
 
     internal static Option<int> ThreadsOption() => PositiveInt("--threads", 0, "CPU threads for the kernels (0: all cores).", min: 0);
+
+    /// <summary>The --device option: cpu (default), opencl[:N], cuda[:N], reference or best.</summary>
+    internal static Option<string> DeviceOption() => new("--device")
+    {
+        Description = "Where tensors live and kernels run: cpu (default), opencl, opencl:N, cuda, cuda:N, reference or best.",
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    /// <summary>The device named by --device; the CPU device honours --threads. A missing GPU runtime becomes a one-line usage error.</summary>
+    internal static IDevice CreateDevice(string name, int threads)
+    {
+        if (string.Equals(name, "cpu", StringComparison.OrdinalIgnoreCase))
+            return threads == 0 ? CpuDevice.Default : new CpuDevice(threads);
+        try
+        {
+            return ConvEngine.Gpu.Devices.Parse(name);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--device: {e.Message}");
+        }
+    }
 }
 
 /// <summary>A bad combination of arguments found after parsing (exit code 2).</summary>

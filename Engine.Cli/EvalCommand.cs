@@ -19,14 +19,15 @@ internal static class EvalCommand
         limit.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is int v && v < 1) r.AddError($"--limit-test must be at least 1 but is {v}"); });
         var batch = CliApp.PositiveInt("--batch-size", 256, "Evaluation batch size.");
         var threads = CliApp.ThreadsOption();
-        var cmd = new Command("eval", "Evaluate a checkpoint on a test set.") { model, checkpoint, data, limit, batch, threads };
-        cmd.SetAction(r => Run(ctx, r.GetValue(model), r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(limit), r.GetValue(batch), r.GetValue(threads)));
+        var deviceOpt = CliApp.DeviceOption();
+        var cmd = new Command("eval", "Evaluate a checkpoint on a test set.") { model, checkpoint, data, limit, batch, threads, deviceOpt };
+        cmd.SetAction(r => Run(ctx, r.GetValue(model), r.GetValue(checkpoint)!, r.GetValue(data), r.GetValue(limit), r.GetValue(batch), r.GetValue(threads), r.GetValue(deviceOpt)!));
         return cmd;
     }
 
-    public static int Run(CliContext ctx, string? model, string checkpoint, string? dataName, int? limitTest, int batchSize, int threads)
+    public static int Run(CliContext ctx, string? model, string checkpoint, string? dataName, int? limitTest, int batchSize, int threads, string deviceName = "cpu")
     {
-        var device = threads == 0 ? CpuDevice.Default : new CpuDevice(threads);
+        var device = CliApp.CreateDevice(deviceName, threads);
         var info = CheckpointInfo.Read(checkpoint);
         string dataArg = dataName ?? info.Data ?? throw new UsageException("the checkpoint does not record its data set: pass --data");
         var data = DataCatalog.Load(dataArg, needTrain: false, null, limitTest);

@@ -26,6 +26,7 @@ internal sealed record TrainSettings
     public int Warmup { get; init; }
     public int Seed { get; init; }
     public int Threads { get; init; }
+    public string Device { get; init; } = "cpu";
     public string? Out { get; init; } = "runs/model.safetensors";
     public string? Curves { get; init; } = "runs/curves.svg";
     public int? LimitTrain { get; init; }
@@ -58,6 +59,7 @@ internal static class TrainCommand
         var warmup = CliApp.PositiveInt("--warmup", d.Warmup, "Linear warm-up epochs before the schedule.", min: 0);
         var seed = new Option<int>("--seed") { Description = "Seed for weights and shuffling.", DefaultValueFactory = _ => d.Seed };
         var threads = CliApp.ThreadsOption();
+        var deviceOpt = CliApp.DeviceOption();
         var outOpt = new Option<string?>("--out", "-o") { Description = "Checkpoint file (safetensors) written at the end; 'none' to skip.", DefaultValueFactory = _ => d.Out };
         var curves = new Option<string?>("--curves") { Description = "SVG file with loss and accuracy curves, rewritten after every epoch; 'none' to skip.", DefaultValueFactory = _ => d.Curves };
         var limitTrain = new Option<int?>("--limit-train") { Description = "Use only the first N training images." };
@@ -68,12 +70,12 @@ internal static class TrainCommand
         var clip = CliApp.NonNegativeDouble("--clip-grad", d.ClipGrad, "Clip the global gradient norm to this value (0: off).");
 
         var cmd = new Command("train", "Train a model and report test accuracy.")
-        { model, data, epochs, batch, lr, opt, momentum, wd, schedule, warmup, seed, threads, outOpt, curves, limitTrain, limitTest, patience, clip };
+        { model, data, epochs, batch, lr, opt, momentum, wd, schedule, warmup, seed, threads, deviceOpt, outOpt, curves, limitTrain, limitTest, patience, clip };
         cmd.SetAction(r => Run(ctx, new TrainSettings
         {
             Model = r.GetValue(model)!, Data = r.GetValue(data)!, Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch),
             LearningRate = r.GetValue(lr), Optimizer = r.GetValue(opt)!, Momentum = r.GetValue(momentum), WeightDecay = r.GetValue(wd),
-            Schedule = r.GetValue(schedule)!, Warmup = r.GetValue(warmup), Seed = r.GetValue(seed), Threads = r.GetValue(threads),
+            Schedule = r.GetValue(schedule)!, Warmup = r.GetValue(warmup), Seed = r.GetValue(seed), Threads = r.GetValue(threads), Device = r.GetValue(deviceOpt)!,
             Out = NoneToNull(r.GetValue(outOpt)), Curves = NoneToNull(r.GetValue(curves)),
             LimitTrain = r.GetValue(limitTrain), LimitTest = r.GetValue(limitTest), Patience = r.GetValue(patience), ClipGrad = r.GetValue(clip),
         }));
@@ -95,7 +97,7 @@ internal static class TrainCommand
         if (s.Warmup >= s.Epochs && s.Warmup > 0)
             throw new UsageException($"--warmup ({s.Warmup}) must be smaller than --epochs ({s.Epochs})");
         var spec = ModelCatalog.Get(s.Model);
-        var device = s.Threads == 0 ? CpuDevice.Default : new CpuDevice(s.Threads);
+        var device = CliApp.CreateDevice(s.Device, s.Threads);
         var console = ctx.Console;
 
         var loadWatch = Stopwatch.StartNew();

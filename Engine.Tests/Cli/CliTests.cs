@@ -33,6 +33,7 @@ public class CliTests
     [TestCase(new[] { "train", "--limit-train", "0" }, "--limit-train must be at least 1")]
     [TestCase(new[] { "train", "--bogus" }, "--bogus")]
     [TestCase(new[] { "frobnicate" }, "frobnicate")]
+    [TestCase(new[] { "train", "--data", "shapes", "--device", "tpu" }, "--device")]
     [TestCase(new[] { "summary" }, "--model")]
     [TestCase(new[] { "summary", "--model", "lenet5", "--input", "1x28" }, "--input must look like")]
     [TestCase(new[] { "predict", "--checkpoint", "missing.safetensors", "--image", "missing.png" }, "does not exist")]
@@ -76,6 +77,18 @@ public class CliTests
         var meta = CheckpointInfo.Read(ckpt);
         Assert.That(meta.ClassNames, Is.EqualTo(new[] { "0", "1", "2", "3", "4" }));
         Assert.That(meta.Model, Is.EqualTo("keras-cnn"));
+    }
+
+    [TestCase("reference")]
+    [TestCase("opencl")]
+    public void TrainsOnTheDeviceNamedByDeviceOption(string device)
+    {
+        if (device == "opencl" && !ConvEngine.Gpu.Devices.List().Any(d => d.Kind == "opencl"))
+            Assert.Ignore("no OpenCL device: install pocl-opencl-icd ocl-icd-libopencl1");
+        var r = CliTestHost.Run("train", "--data", "shapes", "--limit-train", "64", "--limit-test", "16", "--epochs", "1", "--batch-size", "16",
+                                "--out", "none", "--curves", "none", "--device", device);
+        Assert.That(r.Exit, Is.EqualTo(0), r.Err);
+        Assert.That(r.Out, Does.Contain("test accuracy"));
     }
 
     [Test]
