@@ -80,4 +80,26 @@ public class ImageFuzzTests
         Assert.That(refused, Is.GreaterThan(PgmInputs / 10));
         Assert.That(accepted, Is.GreaterThan(0));
     }
+
+    [Test]
+    public void LyingImageHeadersAreRefusedWithoutAllocatingForThem()
+    {
+        // A 24-byte PGM and a tiny PNG that both claim 16384x16384: refused before the ~1 GB buffer is allocated.
+        var pgm = Encoding.ASCII.GetBytes("P5 16384 16384 255\n\0\0\0\0");
+        var pgmPlain = Encoding.ASCII.GetBytes("P2 16384 16384 255\n1 2 3");
+        var png = Png.Encode(1, 1, [7, 7, 7, 255], 4);
+        // Patch IHDR (chunk data starts at byte 16: width, height) and recompute its CRC over type + data.
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(16), 16384);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(20), 16384);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(29), Png.Crc32(png.AsSpan(12, 17)));
+        foreach (var (bytes, decode) in new (byte[], Func<byte[], object>)[]
+                 { (pgm, b => Pgm.Decode(b, "lying.pgm")), (pgmPlain, b => Pgm.Decode(b, "lying.pgm")), (png, b => Png.Decode(b, "lying.png")) })
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var ex = Assert.Throws<InvalidDataException>(() => decode(bytes));
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.That(ex!.Message, Does.Contain("16384"));
+            Assert.That(allocated, Is.LessThan(4L << 20), ex.Message);
+        }
+    }
 }
