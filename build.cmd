@@ -1,5 +1,5 @@
 @echo off
-rem ConvEngine build script for Windows: build.cmd test | train | bench
+rem ConvEngine build script for Windows: build.cmd test | train | bench | pack
 setlocal
 cd /d "%~dp0"
 set DOTNET_CLI_TELEMETRY_OPTOUT=1
@@ -9,7 +9,8 @@ if "%CMD%"=="" set CMD=test
 if /I "%CMD%"=="test" goto test
 if /I "%CMD%"=="train" goto train
 if /I "%CMD%"=="bench" goto bench
-echo usage: build.cmd [test^|train^|bench]
+if /I "%CMD%"=="pack" goto pack
+echo usage: build.cmd [test^|train^|bench^|pack]
 exit /b 2
 :test
 dotnet build ConvEngine.sln -c Release -nologo -clp:ErrorsOnly || exit /b 1
@@ -37,3 +38,11 @@ exit /b %ERRORLEVEL%
 :bench
 dotnet run --project Benchmarks -c Release -- %2 %3 %4 %5 %6 %7 %8 %9
 exit /b %ERRORLEVEL%
+:pack
+rem Packs every packable project (.nupkg + .snupkg) into artifacts\packages.
+if exist artifacts\packages rmdir /s /q artifacts\packages
+set COMMIT=
+for /f %%c in ('git rev-parse HEAD 2^>nul') do set COMMIT=-p:RepositoryCommit=%%c
+dotnet pack ConvEngine.sln -c Release -nologo -clp:ErrorsOnly %COMMIT% || exit /b 1
+dir /b artifacts\packages
+exit /b 0

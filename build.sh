@@ -3,6 +3,8 @@
 #   ./build.sh test    restore, build Release, run every test (full SIMD, then the SIMD tests with AVX-512 off, AVX off, all intrinsics off)
 #   ./build.sh train   train LeNet-5 on Fashion-MNIST and report test accuracy (installs the dataset when it can)
 #   ./build.sh bench   run the BenchmarkDotNet suite (pass extra BenchmarkDotNet arguments after it)
+#   ./build.sh pack    build Release and pack every packable project (.nupkg + .snupkg) into artifacts/packages/
+#   ./build.sh consumer  run only the packaging tests: pack into a temporary feed, build and run a fresh consumer project
 set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -69,5 +71,18 @@ case "$cmd" in
     need_dotnet
     dotnet run --project Benchmarks -c Release -- "$@"
     ;;
-  *) echo "usage: ./build.sh [test|train|bench]" >&2; exit 2 ;;
+  pack)
+    need_dotnet
+    rm -rf artifacts/packages
+    commit_arg=()
+    if command -v git >/dev/null 2>&1 && commit=$(git rev-parse HEAD 2>/dev/null); then commit_arg=("-p:RepositoryCommit=$commit"); fi
+    # Packs every packable project of the solution (tests, benchmarks and helper programs set IsPackable=false).
+    dotnet pack ConvEngine.sln -c Release -nologo -clp:ErrorsOnly "${commit_arg[@]}" "$@"
+    ls -l artifacts/packages
+    ;;
+  consumer)
+    need_dotnet
+    tools/consumer-test.sh "$@"
+    ;;
+  *) echo "usage: ./build.sh [test|train|bench|pack|consumer]" >&2; exit 2 ;;
 esac

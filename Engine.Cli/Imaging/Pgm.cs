@@ -18,15 +18,23 @@ internal static class Pgm
         int maxval = ReadHeaderInt(b, ref pos, name, "maxval");
         GrayImage.CheckSize(width, height, name);
         if (maxval < 1 || maxval > 65535) throw new InvalidDataException($"'{name}': PGM maxval {maxval} is outside 1..65535");
-        var pixels = new float[width * height];
+        // The raster's size is checked against the bytes present before anything is allocated, so a lying header
+        // (a few bytes claiming 16384x16384) is refused without allocating for it.
+        long count = (long)width * height;
+        int bytesPer = maxval < 256 ? 1 : 2;
         if (binary)
         {
             if (pos >= b.Length || !IsSpace(b[pos])) throw new InvalidDataException($"'{name}': PGM header must end with one whitespace byte");
             pos++;
-            int bytesPer = maxval < 256 ? 1 : 2;
-            long need = (long)pixels.Length * bytesPer;
+            long need = count * bytesPer;
             if (b.Length - pos < need)
                 throw new InvalidDataException($"'{name}': PGM raster is truncated: {width}x{height} needs {need} bytes but {b.Length - pos} remain");
+        }
+        else if (b.Length - pos < 2 * count - 1)
+            throw new InvalidDataException($"'{name}': PGM raster is truncated: {width}x{height} plain samples need at least {2 * count - 1} bytes but {b.Length - pos} remain");
+        var pixels = new float[count];
+        if (binary)
+        {
             for (int i = 0; i < pixels.Length; i++)
             {
                 int v = bytesPer == 1 ? b[pos + i] : (b[pos + 2 * i] << 8) | b[pos + 2 * i + 1];

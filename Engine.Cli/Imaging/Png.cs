@@ -66,6 +66,9 @@ internal static class Png
 
         int stride = width * channels;
         long rawLength = (long)(stride + 1) * height;
+        // Deflate expands at most 1032:1, so compressed data this small cannot hold the claimed image: refuse before allocating.
+        if (rawLength > 1032L * idat.Length + 1024)
+            throw new InvalidDataException($"'{name}': PNG claims {width}x{height} ({rawLength} bytes of scanlines) but has only {idat.Length} bytes of compressed data");
         var raw = new byte[rawLength];
         idat.Position = 0;
         try

@@ -7,7 +7,8 @@
 //   d × int32  : the dimensions, each > 0
 //   data       : product(dims) bytes, row-major; the file ends exactly there.
 // Magic numbers as one int32: 0x00000801 = labels, 0x00000803 = images.
-// Compression is detected by the gzip magic 1f 8b, not by the file name.
+// Compression is detected by the gzip magic 1f 8b, not by the file name. Gzip input must be one gzip member whose trailer
+// (CRC-32, length) matches the decompressed bytes (checked here: GZipStream ignores a missing trailer; see GzipTrailer.cs).
 // Every problem is an InvalidDataException naming the file, the field, and expected vs actual; nothing is returned
 // half-read, and nothing is allocated for the data before the header has been checked against the file (plain files)
 // or before the bytes have actually arrived (gzip streams are read in bounded chunks).
@@ -68,7 +69,11 @@ public static class Idx
         try
         {
             using var gz = new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true);
-            return ReadPlain(gz, name + " (gzip)", expectedRank, knownLength: null);
+            var counted = new Crc32Stream(gz);
+            var result = ReadPlain(counted, name + " (gzip)", expectedRank, knownLength: null);
+            // GZipStream does not notice a stream that ends before its trailer; check CRC-32 and length ourselves.
+            GzipTrailer.Verify(stream, counted, $"IDX file '{name}'");
+            return result;
         }
         catch (InvalidDataException e) when (!e.Message.Contains(name, StringComparison.Ordinal))
         {

@@ -14,18 +14,20 @@ namespace ConvEngine.NN;
 // Parameter gradients are ACCUMULATED (+=) and cleared by ZeroGrad; dX is a new tensor.
 // Cache: the (padded) input. im2col is recomputed in backward instead of keeping N column matrices: the columns of one
 // image are KH·KW times larger than the image, so storing them for a batch costs KH·KW× the activation memory, while
-// recomputing is a memory-bound copy that is small next to the two GEMMs per image. The col/dcol scratch matrices (one
-// image each) and the padded-input buffers are layer fields reused while the sizes are unchanged.
+// recomputing is a memory-bound copy that is small next to the two GEMMs per image. In training mode the col/dcol scratch
+// matrices (one image each) and the padded-input buffers are layer fields reused while the sizes are unchanged; in eval
+// mode Forward allocates its scratch per call, so many threads can run it at once (Module.Forward refuses concurrent
+// training-mode calls). The cache is one immutable record, replaced by a single reference write.
 // A 1×1 kernel with stride 1 and no padding skips im2col: col is the image itself.
 
 /// <summary>A 2-D convolution over NCHW input with PyTorch's arguments and initialisation.</summary>
 public sealed class Conv2d : Module
 {
-    private Tensor? _xp;          // the cached (padded) input of the last Forward
-    private int[]? _xShape;       // the shape of the original input
-    private bool _padded;         // whether _xp is an explicitly padded copy (reflect/replicate)
-    private ConvGeometry _geom;   // geometry over the (padded) input, with the zero padding that im2col applies
-    private Tensor? _col, _dcol;  // scratch: one image's columns and their gradient
+    // The last Forward: the (padded) input, the original input's shape, whether Xp is an explicitly padded copy
+    // (reflect/replicate), and the geometry over Xp with the zero padding that im2col applies.
+    private sealed record Cache(Tensor Xp, int[] XShape, bool Padded, ConvGeometry Geom);
+    private Cache? _cache;
+    private Tensor? _col, _dcol;  // scratch (training mode): one image's columns and their gradient
     private Tensor? _padScratch, _dPadScratch; // scratch for reflect/replicate padding
 
     /// <summary>Creates a convolution with a square kernel and equal stride, padding and dilation along both axes.</summary>
@@ -156,14 +158,15 @@ public sealed class Conv2d : Module
             if (PaddingMode == PaddingMode.Reflect && (padH >= h || padW >= w))
                 throw new ArgumentException(
                     $"Reflect padding {Pair(Padding)} must be smaller than the input's height and width, but the input is {x.ShapeString} (H = {h}, W = {w}).", nameof(x));
-            xp = Scratch(ref _padScratch, n, InChannels, h + 2 * padH, w + 2 * padW);
+            xp = IsTraining ? Scratch(ref _padScratch, n, InChannels, h + 2 * padH, w + 2 * padW)
+                            : new Tensor(Device, n, InChannels, h + 2 * padH, w + 2 * padW);
             Device.Pad2d(x, PaddingMode, new Padding2d(padH, padH, padW, padW), xp);
             padH = padW = 0;
         }
         var g = new ConvGeometry(InChannels, xp.Dim(2), xp.Dim(3), KernelSize.H, KernelSize.W, Stride.H, Stride.W, padH, padW, Dilation.H, Dilation.W);
         int cols = g.ColCols, kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
         bool direct = IsDirect(g);
-        var col = direct ? null : Scratch(ref _col, g.ColRows, cols);
+        var col = direct ? null : IsTraining ? Scratch(ref _col, g.ColRows, cols) : new Tensor(Device, g.ColRows, cols);
         var y = new Tensor(Device, n, OutChannels, g.OutH, g.OutW);
         for (int img = 0; img < n; img++)
         {
@@ -175,19 +178,15 @@ public sealed class Conv2d : Module
                             0f, y, (img * OutChannels + grp * coutG) * cols, cols);
         }
         if (Bias is not null) Device.AddChannelBias(y, Bias.Value, n, OutChannels, cols);
-        _xp = xp;
-        _xShape = x.Shape;
-        _padded = !ReferenceEquals(xp, x);
-        _geom = g;
+        _cache = new Cache(xp, x.Shape, !ReferenceEquals(xp, x), g);
         return y;
     }
 
     /// <inheritdoc/>
     protected override Tensor BackwardCore(Tensor dY)
     {
-        var xp = RequireCache(_xp);
-        var xShape = _xShape!;
-        var g = _geom;
+        var cache = RequireCache(_cache);
+        var (xp, xShape, padded, g) = (cache.Xp, cache.XShape, cache.Padded, cache.Geom);
         ArgumentNullException.ThrowIfNull(dY);
         int n = xShape[0];
         ReadOnlySpan<int> expected = [n, OutChannels, g.OutH, g.OutW];
@@ -195,7 +194,6 @@ public sealed class Conv2d : Module
         CheckDevice(dY, Device, nameof(dY));
 
         int cols = g.ColCols, kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
-        bool padded = _padded;
         var dX = new Tensor(Device, xShape);
         Tensor dXp = dX;
         if (padded)

@@ -36,20 +36,61 @@ public abstract class Module
 
     /// <summary>Computes the output for input <paramref name="x"/> and caches what <see cref="Backward"/> needs.</summary>
     /// <param name="x">The input tensor.</param>
+    /// <remarks>
+    /// Thread safety: in eval mode (<see cref="Eval"/>) a model's Forward may run on many threads at once and gives the same
+    /// result as on one thread. A training-mode Forward or Backward entered while another thread is inside a training-mode
+    /// Forward or Backward of the same module throws <see cref="InvalidOperationException"/> naming the module (training
+    /// writes caches and gradients that two threads would corrupt).
+    /// </remarks>
     public Tensor Forward(Tensor x)
     {
-        var y = ForwardCore(x);
-        _observer?.AfterForward(this, x, y);
-        return y;
+        bool owned = IsTraining && Enter(nameof(Forward));
+        try
+        {
+            var y = ForwardCore(x);
+            _observer?.AfterForward(this, x, y);
+            return y;
+        }
+        finally
+        {
+            if (owned) Volatile.Write(ref _trainingThread, 0);
+        }
     }
 
     /// <summary>Given dY = ∂L/∂output, returns dX = ∂L/∂input and accumulates parameter gradients (+=).</summary>
     /// <param name="dY">The gradient of the loss with respect to the last output; same shape as that output.</param>
+    /// <remarks>In training mode one thread at a time (see <see cref="Forward"/>).</remarks>
     public Tensor Backward(Tensor dY)
     {
-        var dX = BackwardCore(dY);
-        _observer?.AfterBackward(this, dY, dX);
-        return dX;
+        bool owned = IsTraining && Enter(nameof(Backward));
+        try
+        {
+            var dX = BackwardCore(dY);
+            _observer?.AfterBackward(this, dY, dX);
+            return dX;
+        }
+        finally
+        {
+            if (owned) Volatile.Write(ref _trainingThread, 0);
+        }
+    }
+
+    // The managed thread id of the thread inside a training-mode Forward/Backward of this module, 0 when none. One
+    // CompareExchange per call: it detects two threads overlapping in the same module (the root is entered first, so two
+    // training loops on one model collide there), not a strict alternation of whole steps between threads.
+    private int _trainingThread;
+
+    /// <summary>Claims the module for the calling thread; false when this thread already holds it (a nested call).</summary>
+    private bool Enter(string phase)
+    {
+        int me = Environment.CurrentManagedThreadId;
+        int owner = Interlocked.CompareExchange(ref _trainingThread, me, 0);
+        if (owner == 0) return true;
+        if (owner == me) return false;
+        throw new InvalidOperationException(
+            $"{GetType().Name} '{(Name.Length == 0 ? "(root)" : Name)}': training-mode {phase} on thread {me} while thread {owner} is inside a training-mode " +
+            "Forward or Backward of the same module. Training one model from several threads at once would corrupt its caches and " +
+            "gradients; train each model on one thread at a time (eval-mode Forward, after Eval(), may run on many threads).");
     }
 
     /// <summary>The layer's forward pass (what <see cref="Forward"/> runs before notifying observers).</summary>
