@@ -33,6 +33,7 @@ internal sealed record TrainSettings
     public int? LimitTest { get; init; }
     public int Patience { get; init; }
     public double ClipGrad { get; init; }
+    public bool CheckNumerics { get; init; }
 
     /// <summary>The learning rate used when --lr is not given.</summary>
     public double EffectiveLearningRate => LearningRate ?? (Optimizer == "sgd" ? 0.05 : 1e-3);
@@ -68,16 +69,17 @@ internal static class TrainCommand
             o.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is int v && v < 1) r.AddError($"{r.Option.Name} must be at least 1 but is {v}"); });
         var patience = CliApp.PositiveInt("--patience", d.Patience, "Early stopping: stop after N epochs without a better test accuracy (0: off).", min: 0);
         var clip = CliApp.NonNegativeDouble("--clip-grad", d.ClipGrad, "Clip the global gradient norm to this value (0: off).");
+        var checkNumerics = new Option<bool>("--check-numerics") { Description = "Stop at the first NaN or Inf, naming the layer that produced it." };
 
         var cmd = new Command("train", "Train a model and report test accuracy.")
-        { model, data, epochs, batch, lr, opt, momentum, wd, schedule, warmup, seed, threads, deviceOpt, outOpt, curves, limitTrain, limitTest, patience, clip };
+        { model, data, epochs, batch, lr, opt, momentum, wd, schedule, warmup, seed, threads, deviceOpt, outOpt, curves, limitTrain, limitTest, patience, clip, checkNumerics };
         cmd.SetAction(r => Run(ctx, new TrainSettings
         {
             Model = r.GetValue(model)!, Data = r.GetValue(data)!, Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch),
             LearningRate = r.GetValue(lr), Optimizer = r.GetValue(opt)!, Momentum = r.GetValue(momentum), WeightDecay = r.GetValue(wd),
             Schedule = r.GetValue(schedule)!, Warmup = r.GetValue(warmup), Seed = r.GetValue(seed), Threads = r.GetValue(threads), Device = r.GetValue(deviceOpt)!,
             Out = NoneToNull(r.GetValue(outOpt)), Curves = NoneToNull(r.GetValue(curves)),
-            LimitTrain = r.GetValue(limitTrain), LimitTest = r.GetValue(limitTest), Patience = r.GetValue(patience), ClipGrad = r.GetValue(clip),
+            LimitTrain = r.GetValue(limitTrain), LimitTest = r.GetValue(limitTest), Patience = r.GetValue(patience), ClipGrad = r.GetValue(clip), CheckNumerics = r.GetValue(checkNumerics),
         }));
         return cmd;
     }
@@ -125,6 +127,7 @@ internal static class TrainCommand
         {
             Scheduler = scheduler,
             MaxGradNorm = s.ClipGrad > 0 ? s.ClipGrad : null,
+            CheckNumerics = s.CheckNumerics,
             EarlyStopping = s.Patience > 0 ? new EarlyStopping(s.Patience) : null,
             ProgressInterval = TimeSpan.FromMilliseconds(ctx.Interactive ? 100 : 0),
         };

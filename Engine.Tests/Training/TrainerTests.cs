@@ -238,9 +238,31 @@ public class TrainerTests
         var ex = Assert.Throws<InvalidOperationException>(() => trainer.Fit(Data(device, 64, 8, 1), null, epochs: 3));
         Assert.That(ex!.Message, Does.Contain("diverged"));
     }
+
+    [Test]
+    public void CheckNumericsNamesTheFirstLayerThatProducedNaN()
+    {
+        var device = new CpuDevice(threads: 1);
+        var model = TinyModel(device, 3, TrainingTestData.Features, TrainingTestData.Classes);
+        var first = model.Parameters().First();
+        var w = first.Value.ToArray();
+        w[0] = float.NaN;                      // a poisoned weight in the first layer
+        first.Value.CopyFrom(w);
+        var guarded = new Trainer(model, new Sgd(model.Parameters(), lr: 0.1f)) { CheckNumerics = true };
+        var ex = Assert.Throws<ConvEngine.Diagnostics.NonFiniteException>(() => guarded.Fit(Data(device, 32, 8, 1), null, epochs: 1));
+        Assert.That(ex!.ModuleName, Is.EqualTo(first.Name[..first.Name.LastIndexOf('.')]), ex.Message);
+        Assert.That(ex.Message, Does.Contain("so this module produced them"));
+
+        // Without the guard nothing stops: ReLU maps NaN to 0 (NaN > 0 is false), so the loss stays finite and the
+        // poisoned weight trains on silently. This is what the guard is for.
+        var unguarded = new Trainer(model, new Sgd(model.Parameters(), lr: 0.1f));
+        Assert.DoesNotThrow(() => unguarded.Fit(Data(device, 32, 8, 1), null, epochs: 1));
+        Assert.That(float.IsNaN(first.Value.ToArray()[0]), Is.True);
+    }
 }
 
 internal static class HistoryExtensions
 {
     public static EvaluationResult? Test(this TrainingHistory h) => h.Last?.Test;
+
 }

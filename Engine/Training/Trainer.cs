@@ -62,6 +62,13 @@ public sealed class Trainer
     /// <summary>The least time between two progress reports within an epoch (zero: report every batch). The first and last batch are always reported.</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// When true, a <see cref="Diagnostics.NumericGuard"/> watches every layer during <see cref="Fit"/> and stops training with
+    /// <see cref="Diagnostics.NonFiniteException"/> naming the first layer whose output or input gradient holds NaN or Inf.
+    /// Off by default: it scans every activation and gradient once more.
+    /// </summary>
+    public bool CheckNumerics { get; init; }
+
     /// <summary>The results of every epoch trained so far (also after a cancellation).</summary>
     public TrainingHistory History { get; } = new();
 
@@ -90,6 +97,7 @@ public sealed class Trainer
         if (MaxGradNorm is double m && !(m > 0))
             throw new ArgumentException($"MaxGradNorm must be positive but is {m}.", nameof(MaxGradNorm));
 
+        using var guard = CheckNumerics ? Model.Observe(new Diagnostics.NumericGuard()) : null;
         int first = History.Count + 1, last = History.Count + epochs;
         var clock = new TrainingClock(last, train.BatchCount);
         double best = double.NaN;
