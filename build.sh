@@ -33,10 +33,11 @@ apt_install() {
 
 run_tests() {
   need_dotnet
-  # The GPU conformance tests run the OpenCL backend for real on PoCL (OpenCL on the CPU), and clang compiles every kernel
-  # as CUDA C to PTX. Without them those fixtures report Ignore with the reason instead of running.
-  apt_install pocl-opencl-icd ocl-icd-libopencl1 clang ||
-    echo "warning: could not install pocl-opencl-icd ocl-icd-libopencl1 clang (needs root or sudo, and apt): the OpenCL and CUDA-compile tests will be ignored" >&2
+  # The GPU conformance tests run the OpenCL backend for real on PoCL (OpenCL on the CPU), clang compiles every kernel
+  # as CUDA C to PTX, and the data tests read the real Fashion-MNIST files. Without them those tests report Ignore with
+  # the reason instead of running.
+  apt_install pocl-opencl-icd ocl-icd-libopencl1 clang dataset-fashion-mnist ||
+    echo "warning: could not install pocl-opencl-icd ocl-icd-libopencl1 clang dataset-fashion-mnist (needs root or sudo, and apt): the OpenCL, CUDA-compile and Fashion-MNIST tests will be ignored" >&2
   dotnet build ConvEngine.sln -c Release -nologo -clp:ErrorsOnly
   local results=TestResults
   rm -rf "$results"; mkdir -p "$results"
