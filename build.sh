@@ -70,6 +70,8 @@ case "$cmd" in
     ;;
   bench)
     need_dotnet
+    # With no arguments, run every benchmark (BenchmarkDotNet would otherwise ask interactively which one).
+    [ $# -eq 0 ] && set -- --filter '*'
     dotnet run --project Benchmarks -c Release -- "$@"
     ;;
   pack)
