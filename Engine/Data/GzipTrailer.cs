@@ -8,33 +8,18 @@ namespace ConvEngine.Data;
 /// <summary>A read-only pass-through stream that computes the CRC-32 and the length of the bytes read through it.</summary>
 internal sealed class Crc32Stream(Stream inner) : Stream
 {
-    private static readonly uint[] Table = BuildTable();
-    private uint _crc = 0xFFFFFFFFu;
+    private uint _crc = Serialization.Crc32.Start;
 
     /// <summary>The CRC-32 of the bytes read so far.</summary>
-    public uint Crc => ~_crc;
+    public uint Crc => Serialization.Crc32.Finish(_crc);
 
     /// <summary>The number of bytes read so far.</summary>
     public long BytesRead { get; private set; }
 
-    private static uint[] BuildTable()
-    {
-        var t = new uint[256];
-        for (uint i = 0; i < 256; i++)
-        {
-            uint c = i;
-            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            t[i] = c;
-        }
-        return t;
-    }
-
     public override int Read(Span<byte> buffer)
     {
         int n = inner.Read(buffer);
-        uint crc = _crc;
-        foreach (byte b in buffer[..n]) crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        _crc = crc;
+        _crc = Serialization.Crc32.Update(_crc, buffer[..n]);
         BytesRead += n;
         return n;
     }

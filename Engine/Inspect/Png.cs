@@ -16,8 +16,6 @@ namespace ConvEngine.Inspect;
 /// <summary>Writes 8-bit grayscale and RGB PNG images.</summary>
 public static class Png
 {
-    private static readonly uint[] CrcTable = MakeCrcTable();
-
     /// <summary>Encodes an 8-bit image as PNG bytes.</summary>
     /// <param name="width">Width in pixels (≥ 1).</param>
     /// <param name="height">Height in pixels (≥ 1).</param>
@@ -63,24 +61,7 @@ public static class Png
 
     /// <summary>The CRC-32 of <paramref name="data"/> (as in PNG, zlib's crc32 and gzip).</summary>
     /// <param name="data">The bytes.</param>
-    public static uint Crc32(ReadOnlySpan<byte> data)
-    {
-        uint c = 0xFFFFFFFFu;
-        foreach (var b in data) c = CrcTable[(c ^ b) & 0xFF] ^ (c >> 8);
-        return c ^ 0xFFFFFFFFu;
-    }
-
-    private static uint[] MakeCrcTable()
-    {
-        var t = new uint[256];
-        for (uint n = 0; n < 256; n++)
-        {
-            uint c = n;
-            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            t[n] = c;
-        }
-        return t;
-    }
+    public static uint Crc32(ReadOnlySpan<byte> data) => Serialization.Crc32.Compute(data);
 
     private static void WriteChunk(Stream s, string type, byte[] data)
     {
