@@ -6,14 +6,12 @@ namespace ConvEngine.NN;
 //   windows   output row i averages input rows ⌊i·H/OH⌋ .. ⌈(i+1)·H/OH⌉ − 1, columns likewise (windows may overlap)
 //   forward   y[n, c, i, j] = mean of x over the window
 //   backward  dX[n, c, h, w] = Σ over the windows containing (h, w) of dY[n, c, i, j] / window size
-// No parameters; dX is a new tensor. Cache: the input's shape and the geometry.
+// No parameters; dX is a new tensor. Cache: the input's shape and the geometry (in AvgPoolPass, shared with the other average pooling).
 
 /// <summary>Adaptive average pooling to a fixed output size (PyTorch's AdaptiveAvgPool2d), e.g. the global pooling before a classifier.</summary>
 public sealed class AdaptiveAvgPool2d : Module
 {
-    private int[]? _xShape;
-    private IDevice? _device;
-    private PoolGeometry _geom;
+    private readonly AvgPoolPass _pass = new();
     private readonly bool _square;
 
     /// <summary>Creates an adaptive pooling to (<paramref name="outH"/>, <paramref name="outW"/>).</summary>
@@ -46,26 +44,14 @@ public sealed class AdaptiveAvgPool2d : Module
         int h = x.Dim(2), w = x.Dim(3);
         if (h == 0 || w == 0)
             throw new ArgumentException($"Input {x.ShapeString} has an empty plane; adaptive pooling needs H ≥ 1 and W ≥ 1.", nameof(x));
-        var g = PoolGeometry.AdaptiveOf(h, w, OutputSize.H, OutputSize.W);
-        var y = new Tensor(x.Device, x.Dim(0), x.Dim(1), g.OutH, g.OutW);
-        x.Device.AvgPool2d(x, g, y);
-        _xShape = x.Shape;
-        _device = x.Device;
-        _geom = g;
-        return y;
+        return _pass.Forward(x, PoolGeometry.AdaptiveOf(h, w, OutputSize.H, OutputSize.W));
     }
 
     /// <inheritdoc/>
     protected override Tensor BackwardCore(Tensor dY)
     {
-        var shape = RequireCache(_xShape);
-        ArgumentNullException.ThrowIfNull(dY);
-        ReadOnlySpan<int> expected = [shape[0], shape[1], _geom.OutH, _geom.OutW];
-        ShapeUtil.RequireShape(dY, expected, nameof(dY));
-        CheckDevice(dY, _device!, nameof(dY));
-        var dX = new Tensor(_device!, shape);
-        _device!.AvgPool2dBackward(dY, _geom, dX);
-        return dX;
+        RequireCache(_pass.InputShape);
+        return _pass.Backward(dY);
     }
 
     /// <inheritdoc/>

@@ -5,14 +5,12 @@ namespace ConvEngine.NN;
 //             countIncludePad: the window's size clipped to the PADDED input (padding cells count, as zeros);
 //             otherwise:       the number of real input cells in the window.
 //   backward  dX[n, c, i, j] = Σ over the windows containing (i, j) of dY[n, c, oh, ow] / divisor(oh, ow)
-// No parameters; dX is a new tensor. Cache: the input's shape and the geometry.
+// No parameters; dX is a new tensor. Cache: the input's shape and the geometry (in AvgPoolPass, shared with the other average pooling).
 
 /// <summary>2-D average pooling with PyTorch's arguments (floor mode).</summary>
 public sealed class AvgPool2d : Module
 {
-    private int[]? _xShape;
-    private IDevice? _device;
-    private PoolGeometry _geom;
+    private readonly AvgPoolPass _pass = new();
     private readonly bool _square;
 
     /// <summary>Creates a square average pooling.</summary>
@@ -47,26 +45,14 @@ public sealed class AvgPool2d : Module
     protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var g = PoolArgs.Geometry(x, KernelSize, Stride, Padding, CountIncludePad);
-        var y = new Tensor(x.Device, x.Dim(0), x.Dim(1), g.OutH, g.OutW);
-        x.Device.AvgPool2d(x, g, y);
-        _xShape = x.Shape;
-        _device = x.Device;
-        _geom = g;
-        return y;
+        return _pass.Forward(x, PoolArgs.Geometry(x, KernelSize, Stride, Padding, CountIncludePad));
     }
 
     /// <inheritdoc/>
     protected override Tensor BackwardCore(Tensor dY)
     {
-        var shape = RequireCache(_xShape);
-        ArgumentNullException.ThrowIfNull(dY);
-        ReadOnlySpan<int> expected = [shape[0], shape[1], _geom.OutH, _geom.OutW];
-        ShapeUtil.RequireShape(dY, expected, nameof(dY));
-        CheckDevice(dY, _device!, nameof(dY));
-        var dX = new Tensor(_device!, shape);
-        _device!.AvgPool2dBackward(dY, _geom, dX);
-        return dX;
+        RequireCache(_pass.InputShape);
+        return _pass.Backward(dY);
     }
 
     /// <inheritdoc/>

@@ -268,7 +268,7 @@ public abstract class Module
     }
 
     /// <summary>Throws unless <paramref name="x"/> lives on <paramref name="device"/>.</summary>
-    protected static void CheckDevice(Tensor x, IDevice device, string argName)
+    protected internal static void CheckDevice(Tensor x, IDevice device, string argName)
     {
         if (!ReferenceEquals(x.Device, device))
             throw new ArgumentException($"Input {x.ShapeString} is on {x.Device.Name} but the module's parameters are on {device.Name}.", argName);

@@ -1,0 +1,38 @@
+namespace ConvEngine.NN;
+
+/// <summary>
+/// The forward and backward pass shared by <see cref="AvgPool2d"/> and <see cref="AdaptiveAvgPool2d"/>: they differ only in
+/// how the geometry's windows are chosen, which the layer decides. Cache: the input's shape, its device and the geometry.
+/// </summary>
+internal sealed class AvgPoolPass
+{
+    private IDevice? _device;
+    private PoolGeometry _geom;
+
+    /// <summary>The shape of the last forward's input; null before the first forward.</summary>
+    public int[]? InputShape { get; private set; }
+
+    /// <summary>y = average pooling of x over the windows of <paramref name="g"/>.</summary>
+    public Tensor Forward(Tensor x, in PoolGeometry g)
+    {
+        var y = new Tensor(x.Device, x.Dim(0), x.Dim(1), g.OutH, g.OutW);
+        x.Device.AvgPool2d(x, g, y);
+        InputShape = x.Shape;
+        _device = x.Device;
+        _geom = g;
+        return y;
+    }
+
+    /// <summary>dX: each dY spread evenly over its window's divisor. Call only after <see cref="Forward"/>.</summary>
+    public Tensor Backward(Tensor dY)
+    {
+        var shape = InputShape!;
+        ArgumentNullException.ThrowIfNull(dY);
+        ReadOnlySpan<int> expected = [shape[0], shape[1], _geom.OutH, _geom.OutW];
+        ShapeUtil.RequireShape(dY, expected, nameof(dY));
+        Module.CheckDevice(dY, _device!, nameof(dY));
+        var dX = new Tensor(_device!, shape);
+        _device!.AvgPool2dBackward(dY, _geom, dX);
+        return dX;
+    }
+}
