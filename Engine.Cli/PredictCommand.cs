@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using ConvEngine.Cli.Imaging;
 using Spectre.Console;
 
 namespace ConvEngine.Cli;
@@ -23,20 +22,9 @@ internal static class PredictCommand
 
     public static int Run(CliContext ctx, string? model, string checkpoint, string imagePath, bool invert, int top)
     {
-        GrayImage img;
-        try { img = GrayImage.Load(imagePath); }
-        catch (InvalidDataException e) { throw new UsageException(e.Message); }
-        var info = CheckpointInfo.Read(checkpoint);
-        var (spec, net, channels, size, classes) = info.LoadModel(checkpoint, model, null, CpuDevice.Default);
-        if (invert) img = img.Invert();
-        var resized = img.Resize(size, size);
-        float mean = info.Mean ?? 0f, std = info.Std ?? 1f;
-        var x = new float[channels * size * size];
-        for (int c = 0; c < channels; c++)
-            for (int i = 0; i < size * size; i++) x[c * size * size + i] = (resized.Pixels[i] - mean) / std;
-        var logits = net.Forward(Tensor.FromArray(CpuDevice.Default, x, 1, channels, size, size)).ToArray();
-        var probs = Softmax(logits);
-        var names = info.ClassNames is { } n && n.Count == classes ? n : Enumerable.Range(0, classes).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList();
+        var input = ImageInput.Load(model, checkpoint, imagePath, invert);
+        var (img, size, spec, classes, names) = (input.Original, input.Size, input.Spec, input.Classes, input.ClassNames);
+        var probs = Softmax(input.Net.Forward(input.Input).ToArray());
 
         var inv = CultureInfo.InvariantCulture;
         ctx.Console.MarkupLine($"{Markup.Escape(Path.GetFileName(imagePath))} ({img.Width}x{img.Height}{(img.Width != size || img.Height != size ? $" → {size}x{size}" : "")}) with {Markup.Escape(spec.Display)}:");

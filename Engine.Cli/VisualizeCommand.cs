@@ -28,25 +28,15 @@ internal static class VisualizeCommand
     public static int Run(CliContext ctx, string? model, string checkpoint, string imagePath, bool invert, string outDir)
     {
         if (string.IsNullOrWhiteSpace(outDir)) throw new UsageException("--out must name a folder");
-        GrayImage img;
-        try { img = GrayImage.Load(imagePath); }
-        catch (InvalidDataException e) { throw new UsageException(e.Message); }
-        var info = CheckpointInfo.Read(checkpoint);
-        var (spec, net, channels, size, classes) = info.LoadModel(checkpoint, model, null, CpuDevice.Default);
-        if (invert) img = img.Invert();
-        var resized = img.Resize(size, size);
-        float mean = info.Mean ?? 0f, std = info.Std ?? 1f;
+        var prepared = ImageInput.Load(model, checkpoint, imagePath, invert);
+        var (img, resized, size, spec, net, input, names) =
+            (prepared.Original, prepared.Resized, prepared.Size, prepared.Spec, prepared.Net, prepared.Input, prepared.ClassNames);
         int plane = size * size;
-        var x = new float[channels * plane];
         var rawPixels = new byte[plane];
         for (int i = 0; i < plane; i++) rawPixels[i] = (byte)Math.Clamp(Math.Round(resized.Pixels[i] * 255.0), 0, 255);
-        for (int c = 0; c < channels; c++)
-            for (int i = 0; i < plane; i++) x[c * plane + i] = (resized.Pixels[i] - mean) / std;
-        var input = Tensor.FromArray(CpuDevice.Default, x, 1, channels, size, size);
 
         var probs = PredictCommand.Softmax(net.Forward(input).ToArray());
         int best = Array.IndexOf(probs, probs.Max());
-        var names = info.ClassNames is { } n && n.Count == classes ? n : Enumerable.Range(0, classes).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToList();
 
         Directory.CreateDirectory(outDir);
         var files = new List<string>(Visualizer.SaveAll(net, input, outDir));

@@ -16,15 +16,6 @@ public class CliTests
     [TearDown]
     public void TearDown() { if (Directory.Exists(_dir)) Directory.Delete(_dir, true); }
 
-    private static void AssertOneLineError((int Exit, string Out, string Err) r, string expected)
-    {
-        Assert.That(r.Exit, Is.Not.Zero);
-        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(lines, Has.Length.EqualTo(1), $"exactly one error line, got: {r.Err}");
-        Assert.That(lines[0], Does.StartWith("error: ").And.Contain(expected));
-        Assert.That(r.Err + r.Out, Does.Not.Contain("   at "), "no stack trace");
-    }
-
     [TestCase(new[] { "train", "--epochs", "0" }, "--epochs must be at least 1")]
     [TestCase(new[] { "train", "--epochs", "three" }, "three")]
     [TestCase(new[] { "train", "--model", "lenet6" }, "lenet6")]
@@ -39,13 +30,13 @@ public class CliTests
     [TestCase(new[] { "predict", "--checkpoint", "missing.safetensors", "--image", "missing.png" }, "does not exist")]
     [TestCase(new[] { "eval", "--checkpoint", "missing.safetensors" }, "does not exist")]
     public void BadArgumentsGiveOneErrorLineAndANonZeroExit(string[] args, string expected) =>
-        AssertOneLineError(CliTestHost.Run(args), expected);
+        CliTestHost.AssertOneLineError(CliTestHost.Run(args), expected);
 
     [Test]
     public void TrainOnAMissingDataFolderFailsCleanly()
     {
         var r = CliTestHost.Run("train", "--data", Path.Combine(_dir, "nope"), "--epochs", "1");
-        AssertOneLineError(r, "neither fashion-mnist");
+        CliTestHost.AssertOneLineError(r, "neither fashion-mnist");
         Assert.That(r.Exit, Is.EqualTo(CliApp.ExitUsage));
     }
 
@@ -98,7 +89,7 @@ public class CliTests
         cts.Cancel();
         var r = CliTestHost.Run(cts.Token, "train", "--data", "shapes", "--limit-train", "64", "--limit-test", "16", "--epochs", "1",
                                 "--out", "none", "--curves", "none", "--threads", "1");
-        AssertOneLineError(r, "cancelled");
+        CliTestHost.AssertOneLineError(r, "cancelled");
         Assert.That(r.Exit, Is.EqualTo(CliApp.ExitCancelled));
     }
 
@@ -159,9 +150,9 @@ public class CliTests
         foreach (var name in Shapes.ClassNames) Assert.That(predict.Out, Does.Contain(name), "top-5 of 5 classes lists them all");
 
         var wrongModel = CliTestHost.Run("predict", "--checkpoint", ckpt, "--model", "resnet-small", "--image", pgm);
-        AssertOneLineError(wrongModel, "holds a lenet5");
+        CliTestHost.AssertOneLineError(wrongModel, "holds a lenet5");
         var corrupt = Path.Combine(_dir, "bad.png");
         File.WriteAllBytes(corrupt, Png.Encode(2, 2, [1, 2, 3, 4], 1)[..30]);
-        AssertOneLineError(CliTestHost.Run("predict", "--checkpoint", ckpt, "--image", corrupt), "bad.png");
+        CliTestHost.AssertOneLineError(CliTestHost.Run("predict", "--checkpoint", ckpt, "--image", corrupt), "bad.png");
     }
 }

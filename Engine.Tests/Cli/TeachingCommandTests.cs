@@ -23,15 +23,6 @@ public class TeachingCommandTests
     [TearDown]
     public void TearDown() { if (Directory.Exists(_dir)) Directory.Delete(_dir, true); }
 
-    private static void AssertOneLineError((int Exit, string Out, string Err) r, string expected)
-    {
-        Assert.That(r.Exit, Is.Not.Zero);
-        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(lines, Has.Length.EqualTo(1), $"exactly one error line, got: {r.Err}");
-        Assert.That(lines[0], Does.StartWith("error: ").And.Contain(expected));
-        Assert.That(r.Err + r.Out, Does.Not.Contain("   at "), "no stack trace");
-    }
-
     /// <summary>
     /// Checks the PNG signature and the IHDR chunk, then decodes the whole file with the CLI's own PNG reader (which checks every
     /// chunk's CRC and inflates the pixels) and returns the size the header declares.
@@ -263,7 +254,7 @@ public class TeachingCommandTests
     [TestCase(new[] { "demo", "sharpen" }, "sharpen")]
     [TestCase(new[] { "demo", "edges", "blur" }, "blur")]
     public void BadArgumentsGiveOneErrorLineAndANonZeroExit(string[] args, string expected) =>
-        AssertOneLineError(CliTestHost.Run(args), expected);
+        CliTestHost.AssertOneLineError(CliTestHost.Run(args), expected);
 
     [Test]
     public void VisualizeRefusesACorruptImageAndAMismatchedModel()
@@ -271,10 +262,10 @@ public class TeachingCommandTests
         var ckpt = WriteCheckpoint(out _);
         var bad = Path.Combine(_dir, "bad.png");
         File.WriteAllBytes(bad, ConvEngine.Cli.Imaging.Png.Encode(2, 2, [1, 2, 3, 4], 1)[..30]);
-        AssertOneLineError(CliTestHost.Run("visualize", "--checkpoint", ckpt, "--image", bad, "--out", Path.Combine(_dir, "v")), "bad.png");
+        CliTestHost.AssertOneLineError(CliTestHost.Run("visualize", "--checkpoint", ckpt, "--image", bad, "--out", Path.Combine(_dir, "v")), "bad.png");
         var pgm = Path.Combine(_dir, "img.pgm");
         File.WriteAllBytes(pgm, Pgm.EncodeP5(new GrayImage(28, 28, Shapes.Generate(1, seed: 1).Image(0).ToArray())));
-        AssertOneLineError(CliTestHost.Run("visualize", "--checkpoint", ckpt, "--model", "resnet-small", "--image", pgm), "holds a lenet5");
+        CliTestHost.AssertOneLineError(CliTestHost.Run("visualize", "--checkpoint", ckpt, "--model", "resnet-small", "--image", pgm), "holds a lenet5");
         Assert.That(Directory.Exists(Path.Combine(_dir, "v")), Is.False, "nothing written on failure");
     }
 }
