@@ -114,9 +114,7 @@ public abstract class BatchNormBase : Module
     protected override Tensor BackwardCore(Tensor dY)
     {
         var cache = RequireCache(_cache);
-        ArgumentNullException.ThrowIfNull(dY);
-        if (!dY.Shape.AsSpan().SequenceEqual(cache.Shape))
-            throw new ArgumentException($"dY must have the shape of the last output {ShapeUtil.Format(cache.Shape)} but has {dY.ShapeString}.", nameof(dY));
+        CheckGradShape(dY, cache.Shape);
         var dX = cache.X.ZerosLike();
         Device.BatchNormBackward(cache.X, dY, cache.Mean, cache.InvStd, Weight.Value, cache.Outer, NumFeatures, cache.Inner,
                                  cache.BatchStatistics, dX, Weight.Grad, Bias.Grad);

@@ -85,9 +85,7 @@ public sealed class Dropout : Module
     protected override Tensor BackwardCore(Tensor dY)
     {
         var shape = RequireCache(_shape);
-        ArgumentNullException.ThrowIfNull(dY);
-        if (!dY.Shape.AsSpan().SequenceEqual(shape))
-            throw new ArgumentException($"dY must have the shape of the last output {ShapeUtil.Format(shape)} but has {dY.ShapeString}.", nameof(dY));
+        CheckGradShape(dY, shape);
         var dX = dY.ZerosLike();
         if (_mask is not null) dY.Device.Multiply(dY, _mask, dX);
         else dY.Device.Unary(UnaryOp.Scale, _factor, dY, dX);

@@ -260,11 +260,14 @@ public abstract class Module
         cache ?? throw new InvalidOperationException($"{GetType().Name} '{(Name.Length == 0 ? "(root)" : Name)}': Backward was called before Forward.");
 
     /// <summary>Throws unless <paramref name="dY"/> has the shape of the last output.</summary>
-    protected static void CheckGradShape(Tensor dY, Tensor output)
+    protected static void CheckGradShape(Tensor dY, Tensor output) => CheckGradShape(dY, output.ShapeRef);
+
+    /// <summary>Throws unless <paramref name="dY"/> has <paramref name="outputShape"/>, the shape of the last output.</summary>
+    protected static void CheckGradShape(Tensor dY, int[] outputShape)
     {
         ArgumentNullException.ThrowIfNull(dY);
-        if (!dY.ShapeRef.AsSpan().SequenceEqual(output.ShapeRef))
-            throw new ArgumentException($"dY must have the shape of the last output {output.ShapeString} but has {dY.ShapeString}.", nameof(dY));
+        if (!dY.ShapeRef.AsSpan().SequenceEqual(outputShape))
+            throw new ArgumentException($"dY must have the shape of the last output {ShapeUtil.Format(outputShape)} but has {dY.ShapeString}.", nameof(dY));
     }
 
     /// <summary>Throws unless <paramref name="x"/> lives on <paramref name="device"/>.</summary>

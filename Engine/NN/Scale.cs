@@ -35,9 +35,7 @@ public sealed class Scale : Module
     protected override Tensor BackwardCore(Tensor dY)
     {
         var shape = RequireCache(_shape);
-        ArgumentNullException.ThrowIfNull(dY);
-        if (!dY.Shape.AsSpan().SequenceEqual(shape))
-            throw new ArgumentException($"dY must have the shape of the last output {ShapeUtil.Format(shape)} but has {dY.ShapeString}.", nameof(dY));
+        CheckGradShape(dY, shape);
         var dX = dY.ZerosLike();
         dY.Device.Unary(UnaryOp.Scale, Factor, dY, dX);
         return dX;
