@@ -311,29 +311,58 @@ public abstract unsafe class GpuDevice : IDevice
 
     // ---- convolution helpers -----------------------------------------------------------------------------------------------
 
-    private static KernelArg[] ConvArgs(KernelArg first, KernelArg second, KernelArg offset, in ConvGeometry g, bool offsetSecond) =>
+    private static KernelArg[] ConvArgs(KernelArg first, KernelArg second, KernelArg offset, in ConvGeometry g, bool offsetSecond, int images) =>
         offsetSecond
-            ? [first, second, offset, g.Channels, g.Height, g.Width, g.KernelH, g.KernelW, g.StrideH, g.StrideW, g.PadH, g.PadW, g.DilationH, g.DilationW, g.OutH, g.OutW]
-            : [first, offset, second, g.Channels, g.Height, g.Width, g.KernelH, g.KernelW, g.StrideH, g.StrideW, g.PadH, g.PadW, g.DilationH, g.DilationW, g.OutH, g.OutW];
+            ? [first, second, offset, g.Channels, g.Height, g.Width, g.KernelH, g.KernelW, g.StrideH, g.StrideW, g.PadH, g.PadW, g.DilationH, g.DilationW, g.OutH, g.OutW, images]
+            : [first, offset, second, g.Channels, g.Height, g.Width, g.KernelH, g.KernelW, g.StrideH, g.StrideW, g.PadH, g.PadW, g.DilationH, g.DilationW, g.OutH, g.OutW, images];
 
     /// <inheritdoc/>
-    public void Im2Col(Tensor x, int image, in ConvGeometry g, Tensor col)
+    public void Im2Col(Tensor x, int image, in ConvGeometry g, Tensor col) => Im2ColBatch(x, image, 1, g, col);
+
+    /// <inheritdoc/>
+    public void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image) => Col2ImBatch(col, g, dX, image, 1);
+
+    /// <inheritdoc/>
+    public void Im2ColBatch(Tensor x, int firstImage, int images, in ConvGeometry g, Tensor col)
     {
-        int per = g.Channels * g.Height * g.Width;
-        ArgumentOutOfRangeException.ThrowIfNegative(image);
-        Need(x, (long)(image + 1) * per, nameof(x));
-        Need(col, (long)g.ColRows * g.ColCols, nameof(col));
-        Run("im2col", g.ColRows * g.ColCols, ConvArgs(B(x, nameof(x)), B(col, nameof(col)), image * per, g, offsetSecond: false));
+        int per = CheckBatch(x, firstImage, images, g, col, nameof(x), nameof(col));
+        if (images == 0 || g.ColRows == 0 || g.ColCols == 0) return;
+        Run("im2col", g.ColRows * images * g.ColCols, ConvArgs(B(x, nameof(x)), B(col, nameof(col)), firstImage * per, g, offsetSecond: false, images));
     }
 
     /// <inheritdoc/>
-    public void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image)
+    public void Col2ImBatch(Tensor col, in ConvGeometry g, Tensor dX, int firstImage, int images)
     {
+        int per = CheckBatch(dX, firstImage, images, g, col, nameof(dX), nameof(col));
+        if (images == 0 || per == 0) return;
+        Run("col2im", images * per, ConvArgs(B(col, nameof(col)), B(dX, nameof(dX)), firstImage * per, g, offsetSecond: true, images));
+    }
+
+    /// <inheritdoc/>
+    public void SwapAxes(Tensor x, int xOffset, int rows, int cols, int inner, Tensor y, int yOffset)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfNegative(cols);
+        ArgumentOutOfRangeException.ThrowIfNegative(inner);
+        ArgumentOutOfRangeException.ThrowIfNegative(xOffset);
+        ArgumentOutOfRangeException.ThrowIfNegative(yOffset);
+        long len = (long)rows * cols * inner;
+        Need(x, xOffset + len, nameof(x));
+        Need(y, yOffset + len, nameof(y));
+        if (ReferenceEquals(x.Buffer, y.Buffer) && xOffset < yOffset + len && yOffset < xOffset + len)
+            throw new ArgumentException($"SwapAxes needs x and y not to overlap, but both are the same buffer at offsets {xOffset} and {yOffset} with {len} elements each.", nameof(y));
+        if (len == 0) return;
+        Run("swap_axes", (int)len, B(x, nameof(x)), xOffset, B(y, nameof(y)), yOffset, rows, cols, inner);
+    }
+
+    private static int CheckBatch(Tensor images4d, int firstImage, int images, in ConvGeometry g, Tensor col, string imagesArg, string colArg)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstImage);
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
         int per = g.Channels * g.Height * g.Width;
-        ArgumentOutOfRangeException.ThrowIfNegative(image);
-        Need(dX, (long)(image + 1) * per, nameof(dX));
-        Need(col, (long)g.ColRows * g.ColCols, nameof(col));
-        Run("col2im", per, ConvArgs(B(col, nameof(col)), B(dX, nameof(dX)), image * per, g, offsetSecond: true));
+        Need(images4d, (long)(firstImage + images) * per, imagesArg);
+        Need(col, (long)g.ColRows * images * g.ColCols, colArg);
+        return per;
     }
 
     /// <inheritdoc/>

@@ -1,25 +1,27 @@
 /* Convolution helpers: im2col, col2im (gather: one item per input element, so no atomics and a fixed summation order),
    explicit padding (zeros / reflect / replicate) and its adjoint (gather as well). */
+/* Batched: `images` consecutive images starting at element xOff of x, side by side in col [C*KH*KW, images*OH*OW]. */
 KERNEL void im2col(const GLOBAL float* x, int xOff, GLOBAL float* col, int C, int H, int W, int KH, int KW,
-                   int SH, int SW, int PH, int PW, int DH, int DW, int OH, int OW)
+                   int SH, int SW, int PH, int PW, int DH, int DW, int OH, int OW, int images)
 {
     int idx = GLOBAL_ID0;
-    int cols = OH * OW;
-    if (idx >= C * KH * KW * cols) return;
-    int row = idx / cols, cc = idx % cols;
+    int cols = OH * OW, ld = images * cols;
+    if (idx >= C * KH * KW * ld) return;
+    int row = idx / ld, rem = idx % ld;
+    int b = rem / cols, cc = rem % cols;
     int kw = row % KW, kh = (row / KW) % KH, c = row / (KW * KH);
     int oh = cc / OW, ow = cc % OW;
     int ih = oh * SH - PH + kh * DH, iw = ow * SW - PW + kw * DW;
-    col[idx] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[xOff + (c * H + ih) * W + iw] : 0.0f;
+    col[idx] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[xOff + ((b * C + c) * H + ih) * W + iw] : 0.0f;
 }
 
 KERNEL void col2im(const GLOBAL float* col, GLOBAL float* dx, int xOff, int C, int H, int W, int KH, int KW,
-                   int SH, int SW, int PH, int PW, int DH, int DW, int OH, int OW)
+                   int SH, int SW, int PH, int PW, int DH, int DW, int OH, int OW, int images)
 {
     int idx = GLOBAL_ID0;
-    if (idx >= C * H * W) return;
-    int iw = idx % W, ih = (idx / W) % H, c = idx / (W * H);
-    int cols = OH * OW;
+    if (idx >= images * C * H * W) return;
+    int iw = idx % W, ih = (idx / W) % H, c = (idx / (W * H)) % C, b = idx / (W * H * C);
+    int cols = OH * OW, ld = images * cols;
     float sum = dx[xOff + idx];
     for (int kh = 0; kh < KH; kh++) {
         int th = ih + PH - kh * DH;
@@ -31,10 +33,19 @@ KERNEL void col2im(const GLOBAL float* col, GLOBAL float* dx, int xOff, int C, i
             if (tw < 0 || tw % SW != 0) continue;
             int ow = tw / SW;
             if (ow >= OW) continue;
-            sum += col[((c * KH + kh) * KW + kw) * cols + oh * OW + ow];
+            sum += col[((c * KH + kh) * KW + kw) * ld + b * cols + oh * OW + ow];
         }
     }
     dx[xOff + idx] = sum;
+}
+
+/* y[yOff + (j*rows + i)*inner + t] = x[xOff + (i*cols + j)*inner + t]: one item per element of y. */
+KERNEL void swap_axes(const GLOBAL float* x, int xOff, GLOBAL float* y, int yOff, int rows, int cols, int inner)
+{
+    int idx = GLOBAL_ID0;
+    if (idx >= rows * cols * inner) return;
+    int t = idx % inner, i = (idx / inner) % rows, j = idx / (inner * rows);
+    y[yOff + idx] = x[xOff + (i * cols + j) * inner + t];
 }
 
 /* The input index that padded position p copies (mode 0 zeros, 1 reflect, 2 replicate); -1 for a zero cell. */

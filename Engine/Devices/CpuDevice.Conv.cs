@@ -13,31 +13,39 @@ namespace ConvEngine;
 public sealed partial class CpuDevice
 {
     /// <inheritdoc/>
-    public override void Im2Col(Tensor x, int image, in ConvGeometry g, Tensor col)
+    public override void Im2Col(Tensor x, int image, in ConvGeometry g, Tensor col) => Im2ColBatch(x, image, 1, g, col);
+
+    /// <inheritdoc/>
+    public override void Im2ColBatch(Tensor x, int firstImage, int images, in ConvGeometry g, Tensor col)
     {
-        int per = g.Channels * g.Height * g.Width;
-        if (image < 0) throw new ArgumentOutOfRangeException(nameof(image), image, "Image index must be zero or positive.");
-        NeedLength(x, (long)(image + 1) * per, nameof(x));
-        NeedLength(col, (long)g.ColRows * g.ColCols, nameof(col));
+        int per = CheckBatch(x, firstImage, images, g, col, nameof(x), nameof(col));
+        if (images == 0) return;
         float[] xs = A(x), cs = A(col);
-        int xBase = image * per;
+        int xBase = firstImage * per;
         var geo = g;
-        int items = g.Channels * g.KernelH;
+        int perImage = g.Channels * g.KernelH, items = images * perImage;
+        // Item (b, c, kh) writes the KW rows of (c, kh) in image b's column range: disjoint from every other item.
         // Tiny problems: threading costs more than it saves.
-        if ((long)g.ColRows * g.ColCols < 1 << 15) { for (int i = 0; i < items; i++) Im2ColRows(xs, xBase, geo, cs, i); return; }
-        ParallelFor(items, i => Im2ColRows(xs, xBase, geo, cs, i));
+        if ((long)g.ColRows * g.ColCols * images < 1 << 15)
+        {
+            for (int i = 0; i < items; i++) Im2ColRows(xs, xBase + i / perImage * per, geo, cs, i / perImage, images, i % perImage);
+            return;
+        }
+        ParallelFor(items, i => Im2ColRows(xs, xBase + i / perImage * per, geo, cs, i / perImage, images, i % perImage));
     }
 
-    // The KW rows of col for channel c = item / KH and kernel row kh = item % KH.
-    private static void Im2ColRows(float[] xs, int xBase, in ConvGeometry g, float[] cs, int item)
+    // The KW rows of col for channel c = item / KH and kernel row kh = item % KH, in the columns of image b of the batch
+    // (col has images·OH·OW columns).
+    private static void Im2ColRows(float[] xs, int xBase, in ConvGeometry g, float[] cs, int b, int images, int item)
     {
         int c = item / g.KernelH, kh = item % g.KernelH;
         int outH = g.OutH, outW = g.OutW, cols = outH * outW;
+        long ld = (long)images * cols;
         int plane = xBase + c * g.Height * g.Width;
         for (int kw = 0; kw < g.KernelW; kw++)
         {
             int row = (c * g.KernelH + kh) * g.KernelW + kw;
-            var dst = cs.AsSpan(row * cols, cols);
+            var dst = cs.AsSpan((int)(row * ld + (long)b * cols), cols);
             int offW = kw * g.DilationW - g.PadW;
             var (lo, hi) = ValidRange(offW, g.StrideW, g.Width, outW);
             int offH = kh * g.DilationH - g.PadH;
@@ -74,23 +82,30 @@ public sealed partial class CpuDevice
     }
 
     /// <inheritdoc/>
-    public override void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image)
+    public override void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image) => Col2ImBatch(col, g, dX, image, 1);
+
+    /// <inheritdoc/>
+    public override void Col2ImBatch(Tensor col, in ConvGeometry g, Tensor dX, int firstImage, int images)
     {
-        int per = g.Channels * g.Height * g.Width;
-        if (image < 0) throw new ArgumentOutOfRangeException(nameof(image), image, "Image index must be zero or positive.");
-        NeedLength(dX, (long)(image + 1) * per, nameof(dX));
-        NeedLength(col, (long)g.ColRows * g.ColCols, nameof(col));
+        int per = CheckBatch(dX, firstImage, images, g, col, nameof(dX), nameof(col));
+        if (images == 0) return;
         float[] cs = A(col), xs = A(dX);
-        int xBase = image * per;
+        int xBase = firstImage * per;
         var geo = g;
-        // Channels write disjoint planes of dX; inside a channel the (kh, kw, oh, ow) order of the naive loop is kept.
-        if ((long)g.ColRows * g.ColCols < 1 << 15) { for (int c = 0; c < g.Channels; c++) Col2ImChannel(cs, geo, xs, xBase, c); return; }
-        ParallelFor(g.Channels, c => Col2ImChannel(cs, geo, xs, xBase, c));
+        int channels = g.Channels, items = images * channels;
+        // Item (b, c) writes plane c of image b: disjoint; inside it the (kh, kw, oh, ow) order of the naive loop is kept.
+        if ((long)g.ColRows * g.ColCols * images < 1 << 15)
+        {
+            for (int i = 0; i < items; i++) Col2ImChannel(cs, geo, xs, xBase + i / channels * per, i / channels, images, i % channels);
+            return;
+        }
+        ParallelFor(items, i => Col2ImChannel(cs, geo, xs, xBase + i / channels * per, i / channels, images, i % channels));
     }
 
-    private static void Col2ImChannel(float[] cs, in ConvGeometry g, float[] xs, int xBase, int c)
+    private static void Col2ImChannel(float[] cs, in ConvGeometry g, float[] xs, int xBase, int b, int images, int c)
     {
         int outH = g.OutH, outW = g.OutW, cols = outH * outW;
+        long ld = (long)images * cols;
         int plane = xBase + c * g.Height * g.Width;
         for (int kh = 0; kh < g.KernelH; kh++)
         {
@@ -98,6 +113,7 @@ public sealed partial class CpuDevice
             for (int kw = 0; kw < g.KernelW; kw++)
             {
                 int row = (c * g.KernelH + kh) * g.KernelW + kw;
+                int rowBase = (int)(row * ld + (long)b * cols);
                 int offW = kw * g.DilationW - g.PadW;
                 var (lo, hi) = ValidRange(offW, g.StrideW, g.Width, outW);
                 if (lo >= hi) continue;
@@ -105,7 +121,7 @@ public sealed partial class CpuDevice
                 {
                     int ih = oh * g.StrideH + offH;
                     if ((uint)ih >= (uint)g.Height) continue;
-                    var s = cs.AsSpan(row * cols + oh * outW + lo, hi - lo);
+                    var s = cs.AsSpan(rowBase + oh * outW + lo, hi - lo);
                     int dst = plane + ih * g.Width + lo * g.StrideW + offW;
                     if (g.StrideW == 1)
                     {
@@ -120,6 +136,23 @@ public sealed partial class CpuDevice
                 }
             }
         }
+    }
+
+    /// <inheritdoc/>
+    public override void SwapAxes(Tensor x, int xOffset, int rows, int cols, int inner, Tensor y, int yOffset)
+    {
+        long len = CheckSwap(x, xOffset, rows, cols, inner, y, yOffset);
+        if (len == 0) return;
+        float[] xs = A(x), ys = A(y);
+        // Item i copies row i of x (cols runs of inner values) to its cols destinations; rows write disjoint runs.
+        if (len < 1 << 15 || rows == 1) { for (int i = 0; i < rows; i++) SwapRow(xs, xOffset, ys, yOffset, i, rows, cols, inner); return; }
+        ParallelFor(rows, i => SwapRow(xs, xOffset, ys, yOffset, i, rows, cols, inner));
+    }
+
+    private static void SwapRow(float[] xs, int xOffset, float[] ys, int yOffset, int i, int rows, int cols, int inner)
+    {
+        for (int j = 0; j < cols; j++)
+            xs.AsSpan(xOffset + (i * cols + j) * inner, inner).CopyTo(ys.AsSpan(yOffset + (j * rows + i) * inner, inner));
     }
 
     /// <inheritdoc/>

@@ -88,6 +88,23 @@ public interface IDevice : IDisposable
     /// <summary>The adjoint of <see cref="Im2Col"/>: adds col [C·KH·KW, OH·OW] back into image <paramref name="image"/> of dX (accumulates).</summary>
     void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image);
 
+    /// <summary>
+    /// Unfolds <paramref name="images"/> consecutive images of x [N, C, H, W], starting at <paramref name="firstImage"/>, side by side
+    /// into col [C·KH·KW, images·OH·OW]: image b of the batch fills columns b·OH·OW .. (b + 1)·OH·OW − 1 of every row, laid out
+    /// as <see cref="Im2Col"/> lays out one image. One GEMM over these columns convolves all the images at once.
+    /// </summary>
+    void Im2ColBatch(Tensor x, int firstImage, int images, in ConvGeometry g, Tensor col);
+
+    /// <summary>The adjoint of <see cref="Im2ColBatch"/>: adds col [C·KH·KW, images·OH·OW] back into images firstImage.. of dX (accumulates).</summary>
+    void Col2ImBatch(Tensor col, in ConvGeometry g, Tensor dX, int firstImage, int images);
+
+    /// <summary>
+    /// Swaps the first two axes of a block: y[yOffset + (j·rows + i)·inner + t] = x[xOffset + (i·cols + j)·inner + t] for
+    /// i &lt; rows, j &lt; cols, t &lt; inner (x viewed as [rows, cols, inner], y as [cols, rows, inner]). Moves a batch of
+    /// convolution outputs between the GEMM's [Cout, N·OH·OW] layout and NCHW. x and y must not overlap.
+    /// </summary>
+    void SwapAxes(Tensor x, int xOffset, int rows, int cols, int inner, Tensor y, int yOffset);
+
     /// <summary>y [N, C, H + top + bottom, W + left + right] = x [N, C, H, W] padded with the given mode.</summary>
     void Pad2d(Tensor x, PaddingMode mode, Padding2d pad, Tensor y);
 

@@ -2,7 +2,7 @@ namespace ConvEngine.NN;
 
 // Element-wise activations, any shape (N, ...):
 //   forward   y = f(x)
-//   backward  dX = f'(x) ⊙ dY        (no parameters; dX is a new tensor, nothing is accumulated)
+//   backward  dX = f'(x) ⊙ dY        (no parameters; dX is written whole (a new tensor, or the reused buffer: Module.ReuseBuffers), nothing is accumulated)
 // The derivatives, written with y = f(x) where that is cheaper:
 //   ReLU       f = max(x, 0)              f' = 1[x > 0]
 //   LeakyReLU  f = x>0 ? x : a·x          f' = x>0 ? 1 : a
@@ -32,7 +32,7 @@ public abstract class Activation : Module
     protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = x.ZerosLike();
+        var y = ReusableBuffer(0, x.Device, x.ShapeRef, x);
         x.Device.Unary(Op, Alpha, x, y);
         _x = x;
         _y = y;
@@ -44,7 +44,7 @@ public abstract class Activation : Module
     {
         var x = RequireCache(_x);
         CheckGradShape(dY, _y!);
-        var dX = x.ZerosLike();
+        var dX = ReusableBuffer(1, x.Device, x.ShapeRef, dY);
         x.Device.UnaryBackward(Op, Alpha, x, _y!, dY, dX);
         return dX;
     }

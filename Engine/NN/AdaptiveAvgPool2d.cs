@@ -6,7 +6,7 @@ namespace ConvEngine.NN;
 //   windows   output row i averages input rows ⌊i·H/OH⌋ .. ⌈(i+1)·H/OH⌉ − 1, columns likewise (windows may overlap)
 //   forward   y[n, c, i, j] = mean of x over the window
 //   backward  dX[n, c, h, w] = Σ over the windows containing (h, w) of dY[n, c, i, j] / window size
-// No parameters; dX is a new tensor. Cache: the input's shape and the geometry (in AvgPoolPass, shared with the other average pooling).
+// No parameters; dX and y come from ReusableBuffer. Cache: the input's shape and the geometry (in AvgPoolPass, shared with the other average pooling).
 
 /// <summary>Adaptive average pooling to a fixed output size (PyTorch's AdaptiveAvgPool2d), e.g. the global pooling before a classifier.</summary>
 public sealed class AdaptiveAvgPool2d : Module
@@ -44,14 +44,16 @@ public sealed class AdaptiveAvgPool2d : Module
         int h = x.Dim(2), w = x.Dim(3);
         if (h == 0 || w == 0)
             throw new ArgumentException($"Input {x.ShapeString} has an empty plane; adaptive pooling needs H ≥ 1 and W ≥ 1.", nameof(x));
-        return _pass.Forward(x, PoolGeometry.AdaptiveOf(h, w, OutputSize.H, OutputSize.W));
+        var g = PoolGeometry.AdaptiveOf(h, w, OutputSize.H, OutputSize.W);
+        return _pass.Forward(x, g, ReusableBuffer(0, x.Device, [x.Dim(0), x.Dim(1), g.OutH, g.OutW], x));
     }
 
     /// <inheritdoc/>
     protected override Tensor BackwardCore(Tensor dY)
     {
         RequireCache(_pass.InputShape);
-        return _pass.Backward(dY);
+        ArgumentNullException.ThrowIfNull(dY);
+        return _pass.Backward(dY, ReusableBuffer(1, dY.Device, _pass.InputShape!, dY));
     }
 
     /// <inheritdoc/>

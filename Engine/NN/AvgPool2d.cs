@@ -5,7 +5,7 @@ namespace ConvEngine.NN;
 //             countIncludePad: the window's size clipped to the PADDED input (padding cells count, as zeros);
 //             otherwise:       the number of real input cells in the window.
 //   backward  dX[n, c, i, j] = Σ over the windows containing (i, j) of dY[n, c, oh, ow] / divisor(oh, ow)
-// No parameters; dX is a new tensor. Cache: the input's shape and the geometry (in AvgPoolPass, shared with the other average pooling).
+// No parameters; dX and y come from ReusableBuffer. Cache: the input's shape and the geometry (in AvgPoolPass, shared with the other average pooling).
 
 /// <summary>2-D average pooling with PyTorch's arguments (floor mode).</summary>
 public sealed class AvgPool2d : Module
@@ -45,14 +45,16 @@ public sealed class AvgPool2d : Module
     protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        return _pass.Forward(x, PoolArgs.Geometry(x, KernelSize, Stride, Padding, CountIncludePad));
+        var g = PoolArgs.Geometry(x, KernelSize, Stride, Padding, CountIncludePad);
+        return _pass.Forward(x, g, ReusableBuffer(0, x.Device, [x.Dim(0), x.Dim(1), g.OutH, g.OutW], x));
     }
 
     /// <inheritdoc/>
     protected override Tensor BackwardCore(Tensor dY)
     {
         RequireCache(_pass.InputShape);
-        return _pass.Backward(dY);
+        ArgumentNullException.ThrowIfNull(dY);
+        return _pass.Backward(dY, ReusableBuffer(1, dY.Device, _pass.InputShape!, dY));
     }
 
     /// <inheritdoc/>

@@ -12,10 +12,9 @@ internal sealed class AvgPoolPass
     /// <summary>The shape of the last forward's input; null before the first forward.</summary>
     public int[]? InputShape { get; private set; }
 
-    /// <summary>y = average pooling of x over the windows of <paramref name="g"/>.</summary>
-    public Tensor Forward(Tensor x, in PoolGeometry g)
+    /// <summary>y (shape [N, C, OH, OW], overwritten) = average pooling of x over the windows of <paramref name="g"/>.</summary>
+    public Tensor Forward(Tensor x, in PoolGeometry g, Tensor y)
     {
-        var y = new Tensor(x.Device, x.Dim(0), x.Dim(1), g.OutH, g.OutW);
         x.Device.AvgPool2d(x, g, y);
         InputShape = x.Shape;
         _device = x.Device;
@@ -24,14 +23,13 @@ internal sealed class AvgPoolPass
     }
 
     /// <summary>dX: each dY spread evenly over its window's divisor. Call only after <see cref="Forward"/>.</summary>
-    public Tensor Backward(Tensor dY)
+    public Tensor Backward(Tensor dY, Tensor dX)
     {
         var shape = InputShape!;
         ArgumentNullException.ThrowIfNull(dY);
         ReadOnlySpan<int> expected = [shape[0], shape[1], _geom.OutH, _geom.OutW];
         ShapeUtil.RequireShape(dY, expected, nameof(dY));
         Module.CheckDevice(dY, _device!, nameof(dY));
-        var dX = new Tensor(_device!, shape);
         _device!.AvgPool2dBackward(dY, _geom, dX);
         return dX;
     }

@@ -81,7 +81,7 @@ public abstract class BatchNormBase : Module
         ShapeUtil.RequireDim(x, 1, NumFeatures, nameof(x), "channels (numFeatures)");
         CheckDevice(x, Device, nameof(x));
         int c = NumFeatures;
-        var y = x.ZerosLike();
+        var y = ReusableBuffer(0, x.Device, x.ShapeRef, x);
         Tensor mean, invStd;
         bool batch = IsTraining;
         if (batch)
@@ -115,7 +115,7 @@ public abstract class BatchNormBase : Module
     {
         var cache = RequireCache(_cache);
         CheckGradShape(dY, cache.Shape);
-        var dX = cache.X.ZerosLike();
+        var dX = ReusableBuffer(1, Device, cache.X.ShapeRef, dY);
         Device.BatchNormBackward(cache.X, dY, cache.Mean, cache.InvStd, Weight.Value, cache.Outer, NumFeatures, cache.Inner,
                                  cache.BatchStatistics, dX, Weight.Grad, Bias.Grad);
         return dX;

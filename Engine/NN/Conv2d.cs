@@ -11,13 +11,18 @@ namespace ConvEngine.NN;
 //                dcol_g (K, OH·OW)   = W_gᵀ · dY[n, g-block];  dX[n] += col2im(dcol)        (col2im is the adjoint of im2col)
 //   padding      Zeros: folded into im2col. Reflect/Replicate: x is first padded explicitly (Pad2d, PyTorch's F.pad) and the
 //                convolution then runs with padding 0; backward maps dXpad back with Pad2dBackward (the adjoint of Pad2d).
-// Parameter gradients are ACCUMULATED (+=) and cleared by ZeroGrad; dX is a new tensor.
+// Parameter gradients are ACCUMULATED (+=) and cleared by ZeroGrad; dX is written whole (a new tensor, or the reused buffer: Module.ReuseBuffers).
+// Batching: the images are convolved in chunks of B images (B chosen so that B·OH·OW is at least ChunkColumns and the
+// column matrix stays under ColumnBudget elements). im2col lays a chunk's images side by side, col (K, B·OH·OW), so one GEMM
+// per group computes the whole chunk, Y' (Cout, B·OH·OW) = W · col, and SwapAxes moves Y' into NCHW. Backward swaps the dY
+// chunk into (Cout, B·OH·OW) and runs one dW GEMM (inner dimension B·OH·OW) and one dcol GEMM per group. Small feature maps
+// (OH·OW = 49 or 100) thus give GEMMs thousands of columns wide instead of one narrow GEMM per image.
 // Cache: the (padded) input. im2col is recomputed in backward instead of keeping N column matrices: the columns of one
 // image are KH·KW times larger than the image, so storing them for a batch costs KH·KW× the activation memory, while
-// recomputing is a memory-bound copy that is small next to the two GEMMs per image. In training mode the col/dcol scratch
-// matrices (one image each) and the padded-input buffers are layer fields reused while the sizes are unchanged; in eval
-// mode Forward allocates its scratch per call, so many threads can run it at once (Module.Forward refuses concurrent
-// training-mode calls). The cache is one immutable record, replaced by a single reference write.
+// recomputing is a memory-bound copy that is small next to the two GEMMs. The col/dcol/Y' scratch lives in a per-thread
+// ConvWorkspace shared by all convolutions (so eval-mode Forward may run on many threads); the padded-input buffers are
+// layer fields in training mode and per call in eval mode. Output y and dX come from Module.ReusableBuffer (reused across
+// steps when ReuseBuffers is on). The cache is one immutable record, replaced by a single reference write.
 // A 1×1 kernel with stride 1 and no padding skips im2col: col is the image itself.
 
 /// <summary>A 2-D convolution over NCHW input with PyTorch's arguments and initialisation.</summary>
@@ -27,7 +32,6 @@ public sealed class Conv2d : Module
     // (reflect/replicate), and the geometry over Xp with the zero padding that im2col applies.
     private sealed record Cache(Tensor Xp, int[] XShape, bool Padded, ConvGeometry Geom);
     private Cache? _cache;
-    private Tensor? _col, _dcol;  // scratch (training mode): one image's columns and their gradient
     private Tensor? _padScratch, _dPadScratch; // scratch for reflect/replicate padding
 
     /// <summary>Creates a convolution with a square kernel and equal stride, padding and dilation along both axes.</summary>
@@ -140,6 +144,27 @@ public sealed class Conv2d : Module
         return [inputShape[0], OutChannels, oh, ow];
     }
 
+    /// <summary>Columns (B·OH·OW) a chunk of images aims for, so the GEMMs are wide enough to run at full speed.</summary>
+    internal int ChunkColumns { get; set; } = DefaultChunkColumns;
+
+    /// <summary>Default of <see cref="ChunkColumns"/>.</summary>
+    internal const int DefaultChunkColumns = 4096;
+
+    /// <summary>The most elements of a chunk's column matrix (K·B·OH·OW): 2^21 floats, 8 MiB.</summary>
+    internal const long ColumnBudget = 1 << 21;
+
+    // Images per chunk: enough for ChunkColumns columns, within the column budget, at least one; chunks balanced.
+    private int ImagesPerChunk(int n, in ConvGeometry g)
+    {
+        if (n <= 1) return Math.Max(n, 1);
+        long cols = Math.Max(1, g.ColCols), rows = Math.Max(1, g.ColRows);
+        long want = (ChunkColumns + cols - 1) / cols;
+        long fit = Math.Max(1, ColumnBudget / (rows * cols));
+        int nb = (int)Math.Clamp(Math.Min(want, fit), 1, n);
+        int chunks = (n + nb - 1) / nb;
+        return (n + chunks - 1) / chunks;
+    }
+
     /// <inheritdoc/>
     protected override Tensor ForwardCore(Tensor x)
     {
@@ -158,24 +183,33 @@ public sealed class Conv2d : Module
             if (PaddingMode == PaddingMode.Reflect && (padH >= h || padW >= w))
                 throw new ArgumentException(
                     $"Reflect padding {Pair(Padding)} must be smaller than the input's height and width, but the input is {x.ShapeString} (H = {h}, W = {w}).", nameof(x));
-            xp = IsTraining ? Scratch(ref _padScratch, n, InChannels, h + 2 * padH, w + 2 * padW)
+            xp = IsTraining || ReusesBuffers ? Scratch(ref _padScratch, n, InChannels, h + 2 * padH, w + 2 * padW)
                             : new Tensor(Device, n, InChannels, h + 2 * padH, w + 2 * padW);
             Device.Pad2d(x, PaddingMode, new Padding2d(padH, padH, padW, padW), xp);
             padH = padW = 0;
         }
         var g = new ConvGeometry(InChannels, xp.Dim(2), xp.Dim(3), KernelSize.H, KernelSize.W, Stride.H, Stride.W, padH, padW, Dilation.H, Dilation.W);
         int cols = g.ColCols, kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
-        bool direct = IsDirect(g);
-        var col = direct ? null : IsTraining ? Scratch(ref _col, g.ColRows, cols) : new Tensor(Device, g.ColRows, cols);
-        var y = new Tensor(Device, n, OutChannels, g.OutH, g.OutW);
-        for (int img = 0; img < n; img++)
+        int imageLen = g.Channels * g.Height * g.Width, outLen = OutChannels * cols;
+        var y = ReusableBuffer(0, Device, [n, OutChannels, g.OutH, g.OutW], x);
+        int nb = ImagesPerChunk(n, g);
+        var ws = ConvWorkspace.For(Device);
+        bool direct = IsDirect(g) && nb == 1;
+        var col = direct || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
+        var yc = nb == 1 || n == 0 ? null : ws.Out((long)OutChannels * nb * cols);
+        for (int b0 = 0; b0 < n; b0 += nb)
         {
-            if (col is not null) Device.Im2Col(xp, img, g, col);
+            int bn = Math.Min(nb, n - b0), ld = bn * cols;
+            if (col is not null) Device.Im2ColBatch(xp, b0, bn, g, col);
             var b = col ?? xp;
-            int bBase = col is null ? img * g.Channels * g.Height * g.Width : 0;
+            int bBase = col is null ? b0 * imageLen : 0;
+            // One image: the GEMM writes y directly; several: into Y' (Cout, bn·cols), then swapped into NCHW.
+            var c = bn == 1 ? y : yc!;
+            int cBase = bn == 1 ? b0 * outLen : 0;
             for (int grp = 0; grp < Groups; grp++)
-                Device.Gemm(false, false, coutG, cols, kg, 1f, Weight.Value, grp * coutG * kg, kg, b, bBase + grp * kg * cols, cols,
-                            0f, y, (img * OutChannels + grp * coutG) * cols, cols);
+                Device.Gemm(false, false, coutG, ld, kg, 1f, Weight.Value, grp * coutG * kg, kg, b, bBase + grp * kg * ld, ld,
+                            0f, c, cBase + grp * coutG * ld, ld);
+            if (bn > 1) Device.SwapAxes(yc!, 0, OutChannels, bn, cols, y, b0 * outLen);
         }
         if (Bias is not null) Device.AddChannelBias(y, Bias.Value, n, OutChannels, cols);
         _cache = new Cache(xp, x.Shape, !ReferenceEquals(xp, x), g);
@@ -194,34 +228,38 @@ public sealed class Conv2d : Module
         CheckDevice(dY, Device, nameof(dY));
 
         int cols = g.ColCols, kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
-        var dX = new Tensor(Device, xShape);
-        Tensor dXp = dX;
-        if (padded)
+        int imageLen = g.Channels * g.Height * g.Width, outLen = OutChannels * cols;
+        var dX = ReusableBuffer(1, Device, xShape, dY);
+        Tensor dXp = padded ? Scratch(ref _dPadScratch, xp.Shape) : dX;
+        int nb = ImagesPerChunk(n, g);
+        bool direct = IsDirect(g) && nb == 1;
+        if (!direct) Device.Fill(dXp, 0f); // col2im accumulates; the direct path overwrites dX image by image
+        var ws = ConvWorkspace.For(Device);
+        var col = direct || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
+        var dcol = direct || n == 0 ? null : ws.DCol((long)g.ColRows * nb * cols);
+        var dyc = nb == 1 || n == 0 ? null : ws.Out((long)OutChannels * nb * cols);
+        for (int b0 = 0; b0 < n; b0 += nb)
         {
-            dXp = Scratch(ref _dPadScratch, xp.Shape);
-            Device.Fill(dXp, 0f);
-        }
-        bool direct = IsDirect(g);
-        var col = direct ? null : Scratch(ref _col, g.ColRows, cols);
-        var dcol = direct ? null : Scratch(ref _dcol, g.ColRows, cols);
-        int imageLen = g.Channels * g.Height * g.Width;
-        for (int img = 0; img < n; img++)
-        {
-            if (col is not null) Device.Im2Col(xp, img, g, col);
+            int bn = Math.Min(nb, n - b0), ld = bn * cols;
+            if (col is not null) Device.Im2ColBatch(xp, b0, bn, g, col);
             var b = col ?? xp;
             var db = dcol ?? dXp;
-            int bBase = col is null ? img * imageLen : 0;
+            int bBase = col is null ? b0 * imageLen : 0;
+            // dY of the chunk as (Cout, bn·cols): the NCHW slice itself for one image, swapped for several.
+            var a = bn == 1 ? dY : dyc!;
+            int aBase = bn == 1 ? b0 * outLen : 0;
+            if (bn > 1) Device.SwapAxes(dY, b0 * outLen, bn, OutChannels, cols, dyc!, 0);
             for (int grp = 0; grp < Groups; grp++)
             {
-                int yOff = (img * OutChannels + grp * coutG) * cols;
+                int yOff = aBase + grp * coutG * ld;
                 // dW_g += dY_g · col_gᵀ
-                Device.Gemm(false, true, coutG, kg, cols, 1f, dY, yOff, cols, b, bBase + grp * kg * cols, cols,
+                Device.Gemm(false, true, coutG, kg, ld, 1f, a, yOff, ld, b, bBase + grp * kg * ld, ld,
                             1f, Weight.Grad, grp * coutG * kg, kg);
                 // dcol_g = W_gᵀ · dY_g
-                Device.Gemm(true, false, kg, cols, coutG, 1f, Weight.Value, grp * coutG * kg, kg, dY, yOff, cols,
-                            0f, db, bBase + grp * kg * cols, cols);
+                Device.Gemm(true, false, kg, ld, coutG, 1f, Weight.Value, grp * coutG * kg, kg, a, yOff, ld,
+                            0f, db, bBase + grp * kg * ld, ld);
             }
-            if (dcol is not null) Device.Col2Im(dcol, g, dXp, img);
+            if (dcol is not null) Device.Col2ImBatch(dcol, g, dXp, b0, bn);
         }
         if (Bias is not null) Device.ChannelDot(dY, null, n, OutChannels, cols, Bias.Grad, accumulate: true);
         if (padded) Device.Pad2dBackward(dXp, PaddingMode, new Padding2d(Padding.H, Padding.H, Padding.W, Padding.W), dX);

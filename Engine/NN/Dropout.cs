@@ -4,7 +4,7 @@ namespace ConvEngine.NN;
 //   UpscaleInTrain    train  y = x·mask, mask ∈ {0, 1/(1 − p)}     eval  y = x
 //   DowngradeInInfer  train  y = x·mask, mask ∈ {0, 1}             eval  y = x·(1 − p)
 //   backward          train  dX = dY·mask (the mask of the last Forward)   eval  dX = dY·(eval factor)
-// No parameters: dX is a new tensor, nothing is accumulated.
+// No parameters: dX is written whole (a new tensor, or the reused buffer: Module.ReuseBuffers), nothing is accumulated.
 // The mask is the device's counter-based draw u(seed, Step, i) ≥ p, so it is a pure function of (seed, Step, index):
 // Step counts training-mode forwards and can be set back to reproduce a mask.
 // Cache: the mask (train) or the eval factor.
@@ -61,11 +61,11 @@ public sealed class Dropout : Module
     protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = x.ZerosLike();
+        var y = ReusableBuffer(0, x.Device, x.ShapeRef, x);
         var device = x.Device;
         if (IsTraining)
         {
-            var mask = x.ZerosLike();
+            var mask = ReusableBuffer(2, x.Device, x.ShapeRef, x);
             device.DropoutMask(Seed, Step, P, KeepValue, mask);
             Step++;
             device.Multiply(x, mask, y);
@@ -86,7 +86,7 @@ public sealed class Dropout : Module
     {
         var shape = RequireCache(_shape);
         CheckGradShape(dY, shape);
-        var dX = dY.ZerosLike();
+        var dX = ReusableBuffer(1, dY.Device, dY.ShapeRef, dY);
         if (_mask is not null) dY.Device.Multiply(dY, _mask, dX);
         else dY.Device.Unary(UnaryOp.Scale, _factor, dY, dX);
         return dX;

@@ -41,7 +41,7 @@ public sealed class LearnableScale : Module
         ShapeUtil.RequireDim(x, 1, Channels, nameof(x), "channels");
         CheckDevice(x, Device, nameof(x));
         var (outer, inner) = View(x);
-        var y = x.ZerosLike();
+        var y = ReusableBuffer(0, x.Device, x.ShapeRef, x);
         Device.ChannelScale(x, Weight.Value, outer, Channels, inner, y);
         _x = x;
         return y;
@@ -53,7 +53,7 @@ public sealed class LearnableScale : Module
         var x = RequireCache(_x);
         CheckGradShape(dY, x);
         var (outer, inner) = View(x);
-        var dX = x.ZerosLike();
+        var dX = ReusableBuffer(1, x.Device, x.ShapeRef, dY);
         Device.ChannelScale(dY, Weight.Value, outer, Channels, inner, dX);
         Device.ChannelDot(dY, x, outer, Channels, inner, Weight.Grad, accumulate: true);
         return dX;

@@ -56,7 +56,7 @@ public sealed class Linear : Module
         ShapeUtil.RequireDim(x, 1, InFeatures, nameof(x), "inFeatures");
         CheckDevice(x, Device, nameof(x));
         int n = x.Dim(0);
-        var y = new Tensor(Device, n, OutFeatures);
+        var y = ReusableBuffer(0, Device, [n, OutFeatures], x);
         Device.Gemm(false, true, n, OutFeatures, InFeatures, 1f, x, 0, InFeatures, Weight.Value, 0, InFeatures, 0f, y, 0, OutFeatures);
         if (Bias is not null) Device.AddChannelBias(y, Bias.Value, n, OutFeatures, 1);
         _x = x;
@@ -71,7 +71,7 @@ public sealed class Linear : Module
         ArgumentNullException.ThrowIfNull(dY);
         if (dY.Rank != 2 || dY.Dim(0) != n || dY.Dim(1) != OutFeatures)
             throw new ArgumentException($"dY must have shape [{n}, {OutFeatures}] but has {dY.ShapeString}.", nameof(dY));
-        var dX = new Tensor(Device, n, InFeatures);
+        var dX = ReusableBuffer(1, Device, [n, InFeatures], dY);
         Device.Gemm(false, false, n, InFeatures, OutFeatures, 1f, dY, 0, OutFeatures, Weight.Value, 0, InFeatures, 0f, dX, 0, InFeatures);
         Device.Gemm(true, false, OutFeatures, InFeatures, n, 1f, dY, 0, OutFeatures, x, 0, InFeatures, 1f, Weight.Grad, 0, InFeatures);
         if (Bias is not null) Device.ChannelDot(dY, null, n, OutFeatures, 1, Bias.Grad, accumulate: true);

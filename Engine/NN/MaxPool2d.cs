@@ -6,7 +6,7 @@ namespace ConvEngine.NN;
 //   forward   y[n, c, oh, ow] = max over the window rows oh·s − p .. oh·s − p + k − 1 (clipped to the input; padding is −∞)
 //   backward  dX[n, c, i, j] = Σ over the windows whose FIRST maximum (row-major within the window; a NaN wins) is (i, j) of dY
 //             Overlapping windows (stride < kernel) can route several dY to one input cell; they add up.
-// No parameters; dX is a new tensor. Cache: the input x (the argmax is recomputed in backward, no index tensor is kept).
+// No parameters; dX is written whole (a new tensor, or the reused buffer: Module.ReuseBuffers). Cache: the input x (the argmax is recomputed in backward, no index tensor is kept).
 
 /// <summary>2-D max pooling with PyTorch's arguments (floor mode, dilation 1).</summary>
 public sealed class MaxPool2d : Module
@@ -43,7 +43,7 @@ public sealed class MaxPool2d : Module
     {
         ArgumentNullException.ThrowIfNull(x);
         var g = PoolArgs.Geometry(x, KernelSize, Stride, Padding, countIncludePad: true);
-        var y = new Tensor(x.Device, x.Dim(0), x.Dim(1), g.OutH, g.OutW);
+        var y = ReusableBuffer(0, x.Device, [x.Dim(0), x.Dim(1), g.OutH, g.OutW], x);
         x.Device.MaxPool2d(x, g, y);
         _x = x;
         _geom = g;
@@ -55,7 +55,7 @@ public sealed class MaxPool2d : Module
     {
         var x = RequireCache(_x);
         PoolArgs.CheckDY(dY, x, _geom);
-        var dX = x.ZerosLike();
+        var dX = ReusableBuffer(1, x.Device, x.ShapeRef, dY);
         x.Device.MaxPool2dBackward(x, dY, _geom, dX);
         return dX;
     }

@@ -159,6 +159,7 @@ public abstract class Module
         _children.Add((localName, module));
         module.SetPrefix(Join(Name, localName));
         module.Train(IsTraining);
+        if (ReusesBuffers) module.ReuseBuffers(true);
         return module;
     }
 
@@ -241,6 +242,49 @@ public abstract class Module
     {
         IsTraining = mode;
         foreach (var (_, m) in _children) m.Train(mode);
+    }
+
+    /// <summary>True when passes write into buffers the layer keeps (see <see cref="ReuseBuffers"/>).</summary>
+    public bool ReusesBuffers { get; private set; }
+
+    private readonly List<Tensor?> _reusable = [];
+
+    /// <summary>
+    /// Turns buffer reuse on or off for this module and all descendants. With reuse on, <see cref="Forward"/> writes its
+    /// output, and <see cref="Backward"/> its dX, into tensors the layer kept from the previous call (when the shape and device
+    /// are unchanged) instead of allocating new ones, so a step touches no fresh memory: on machines where the first touch of
+    /// a page is slow (about 10 µs per 4 KiB on the project's virtual machines) that is a large part of a step. The price:
+    /// the tensors one call returns are overwritten by the next call of the same layer, so copy (<see cref="Tensor.ToArray"/>)
+    /// what you want to keep, and an eval-mode model with reuse on must not run Forward on several threads at once. Off by
+    /// default (every call returns new tensors, as PyTorch does); <see cref="Training.Trainer"/> turns it on while it trains
+    /// and evaluates. Turning it off releases the kept buffers.
+    /// </summary>
+    /// <param name="enabled">True to reuse buffers, false to allocate on every pass (PyTorch's behaviour).</param>
+    public void ReuseBuffers(bool enabled = true)
+    {
+        ReusesBuffers = enabled;
+        if (!enabled) _reusable.Clear();
+        foreach (var (_, m) in _children) m.ReuseBuffers(enabled);
+    }
+
+    /// <summary>
+    /// An output tensor of <paramref name="shape"/> on <paramref name="device"/>: with buffer reuse on, the
+    /// tensor kept in <paramref name="slot"/> (allocated on first use or when the shape changed); otherwise a new tensor.
+    /// A reused buffer holds the previous step's values, so the caller must overwrite every element (or clear it first).
+    /// It is never <paramref name="notAliasing"/> (a layer fed its own last output gets a fresh tensor).
+    /// </summary>
+    /// <param name="slot">Which of the layer's buffers (0, 1, ...: one per distinct output the layer produces).</param>
+    /// <param name="device">The device the tensor must live on.</param>
+    /// <param name="shape">Its shape.</param>
+    /// <param name="notAliasing">A tensor the result must not be (typically the input).</param>
+    protected Tensor ReusableBuffer(int slot, IDevice device, ReadOnlySpan<int> shape, Tensor? notAliasing = null)
+    {
+        if (!ReusesBuffers) return new Tensor(device, shape.ToArray());
+        while (_reusable.Count <= slot) _reusable.Add(null);
+        var t = _reusable[slot];
+        if (t is null || !ReferenceEquals(t.Device, device) || !t.ShapeRef.AsSpan().SequenceEqual(shape) || ReferenceEquals(t, notAliasing))
+            _reusable[slot] = t = new Tensor(device, shape.ToArray());
+        return t;
     }
 
     /// <summary>Sets evaluation mode (running statistics, dropout off) on this module and all descendants.</summary>

@@ -70,7 +70,7 @@ public sealed class Residual : Module
         var shortcut = Conv3 is null ? x : Conv3.Forward(x);
         if (b.Length != shortcut.Length)
             throw new ArgumentException($"Residual '{Name}': branch output {b.ShapeString} and shortcut {shortcut.ShapeString} differ.", nameof(x));
-        var sum = b.ZerosLike();
+        var sum = ReusableBuffer(0, x.Device, b.ShapeRef, x);
         x.Device.Add(b, shortcut, sum);
         _sum = sum;
         return _relu2.Forward(sum);
@@ -83,8 +83,9 @@ public sealed class Residual : Module
         var dS = _relu2.Backward(dY);
         var dX = Conv1.Backward(Bn1.Backward(_relu1.Backward(Conv2.Backward(Bn2.Backward(dS)))));
         var dShortcut = Conv3 is null ? dS : Conv3.Backward(dS);
-        dX.Device.Add(dX, dShortcut, dX);
-        return dX;
+        var sum = ReusableBuffer(1, dX.Device, dX.ShapeRef, dY);
+        dX.Device.Add(dX, dShortcut, sum);
+        return sum;
     }
 
     /// <inheritdoc/>

@@ -2,7 +2,7 @@ namespace ConvEngine.NN;
 
 // Scale by a fixed factor, any shape (N, ...): the seeds' "scale" of a residual branch.
 //   forward   y = factor·x
-//   backward  dX = factor·dY      (no parameters; dX is a new tensor, nothing is accumulated)
+//   backward  dX = factor·dY      (no parameters; dX is written whole (a new tensor, or the reused buffer: Module.ReuseBuffers), nothing is accumulated)
 // Cache: the output shape only.
 
 /// <summary>Multiplies its input by a fixed factor: y = factor·x.</summary>
@@ -25,7 +25,7 @@ public sealed class Scale : Module
     protected override Tensor ForwardCore(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = x.ZerosLike();
+        var y = ReusableBuffer(0, x.Device, x.ShapeRef, x);
         x.Device.Unary(UnaryOp.Scale, Factor, x, y);
         _shape = x.Shape;
         return y;
@@ -36,7 +36,7 @@ public sealed class Scale : Module
     {
         var shape = RequireCache(_shape);
         CheckGradShape(dY, shape);
-        var dX = dY.ZerosLike();
+        var dX = ReusableBuffer(1, dY.Device, dY.ShapeRef, dY);
         dY.Device.Unary(UnaryOp.Scale, Factor, dY, dX);
         return dX;
     }

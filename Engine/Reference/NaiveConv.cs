@@ -43,6 +43,56 @@ public static class NaiveConv
                 }
     }
 
+    /// <summary>
+    /// Unfolds <paramref name="images"/> images of x (each [C, H, W], consecutive) into col [C·KH·KW, images·OH·OW]:
+    /// image b occupies columns b·OH·OW .. (b + 1)·OH·OW − 1 of every row.
+    /// </summary>
+    public static void Im2ColBatch(ReadOnlySpan<float> x, int images, in ConvGeometry g, Span<float> col)
+    {
+        int cols = g.OutH * g.OutW, ld = images * cols, per = g.Channels * g.Height * g.Width;
+        for (int b = 0; b < images; b++)
+            for (int row = 0; row < g.ColRows; row++)
+            {
+                int c = row / (g.KernelH * g.KernelW), kh = row / g.KernelW % g.KernelH, kw = row % g.KernelW;
+                for (int oh = 0; oh < g.OutH; oh++)
+                    for (int ow = 0; ow < g.OutW; ow++)
+                    {
+                        int ih = oh * g.StrideH - g.PadH + kh * g.DilationH;
+                        int iw = ow * g.StrideW - g.PadW + kw * g.DilationW;
+                        bool inside = ih >= 0 && ih < g.Height && iw >= 0 && iw < g.Width;
+                        col[row * ld + b * cols + oh * g.OutW + ow] = inside ? x[b * per + (c * g.Height + ih) * g.Width + iw] : 0f;
+                    }
+            }
+    }
+
+    /// <summary>The adjoint of <see cref="Im2ColBatch"/>: adds col [C·KH·KW, images·OH·OW] back into the images of dX (each [C, H, W]).</summary>
+    public static void Col2ImBatch(ReadOnlySpan<float> col, int images, in ConvGeometry g, Span<float> dX)
+    {
+        int cols = g.OutH * g.OutW, ld = images * cols, per = g.Channels * g.Height * g.Width;
+        for (int b = 0; b < images; b++)
+            for (int row = 0; row < g.ColRows; row++)
+            {
+                int c = row / (g.KernelH * g.KernelW), kh = row / g.KernelW % g.KernelH, kw = row % g.KernelW;
+                for (int oh = 0; oh < g.OutH; oh++)
+                    for (int ow = 0; ow < g.OutW; ow++)
+                    {
+                        int ih = oh * g.StrideH - g.PadH + kh * g.DilationH;
+                        int iw = ow * g.StrideW - g.PadW + kw * g.DilationW;
+                        if (ih >= 0 && ih < g.Height && iw >= 0 && iw < g.Width)
+                            dX[b * per + (c * g.Height + ih) * g.Width + iw] += col[row * ld + b * cols + oh * g.OutW + ow];
+                    }
+            }
+    }
+
+    /// <summary>y[(j·rows + i)·inner + t] = x[(i·cols + j)·inner + t]: swaps the first two axes of x viewed as [rows, cols, inner].</summary>
+    public static void SwapAxes(ReadOnlySpan<float> x, int rows, int cols, int inner, Span<float> y)
+    {
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+                for (int t = 0; t < inner; t++)
+                    y[(j * rows + i) * inner + t] = x[(i * cols + j) * inner + t];
+    }
+
     /// <summary>The input index that padded position <paramref name="p"/> (may be negative or ≥ size) copies under <paramref name="mode"/>; −1 for zero padding outside.</summary>
     public static int SourceIndex(int p, int size, PaddingMode mode)
     {

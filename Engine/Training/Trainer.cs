@@ -7,7 +7,7 @@ namespace ConvEngine.Training;
 
 // The training loop, written once for every model, loss and optimizer, through their public APIs only:
 //   for epoch e = 1..E:
-//     model.Train(); lr = optimizer.LearningRate
+//     model.Train(); model.ReuseBuffers(true) (restored after the epoch); lr = optimizer.LearningRate
 //     for each batch (x [N, C, H, W], y [N]):
 //        optimizer.ZeroGrad(); logits = model.Forward(x); L = loss.Forward(logits, y)
 //        model.Backward(loss.Backward()); [GradClip.ClipGradNorm(θ, maxNorm)]; optimizer.Step()
@@ -163,8 +163,9 @@ public sealed class Trainer
                                              ref float[] hostBuffer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(data);
-        bool wasTraining = model.IsTraining;
+        bool wasTraining = model.IsTraining, reused = model.ReusesBuffers;
         model.Eval();
+        model.ReuseBuffers(true); // one batch at a time on this thread; the logits are copied to the host
         try
         {
             ClassificationMetrics? metrics = null;
@@ -183,6 +184,7 @@ public sealed class Trainer
         finally
         {
             model.Train(wasTraining);
+            if (!reused) model.ReuseBuffers(false);
         }
     }
 
@@ -190,6 +192,23 @@ public sealed class Trainer
                                                                        IProgress<TrainingProgress>? progress, CancellationToken ct)
     {
         Model.Train();
+        // The loop keeps no tensor of one step into the next (the logits are copied to the host), so the layers may write
+        // every step into the same buffers: no fresh memory is touched per step. Restored afterwards.
+        bool reused = Model.ReusesBuffers;
+        Model.ReuseBuffers(true);
+        try
+        {
+            return TrainEpochCore(train, epoch, clock, progress, ct);
+        }
+        finally
+        {
+            if (!reused) Model.ReuseBuffers(false);
+        }
+    }
+
+    private (ClassificationMetrics Metrics, double Seconds) TrainEpochCore(IEnumerable<(Tensor Images, int[] Labels)> train, int epoch, TrainingClock clock,
+                                                                           IProgress<TrainingProgress>? progress, CancellationToken ct)
+    {
         ClassificationMetrics? metrics = null;
         var sw = Stopwatch.StartNew();
         var lastReport = TimeSpan.MinValue;

@@ -1,12 +1,11 @@
 // BLIS-style single-precision GEMM: C = alpha·op(A)·op(B) + beta·C, row-major, with leading dimensions and offsets.
 //
-// Loop nest (BLIS names):                       buffer              sized for
-//   jc over N in NC columns
-//     pc over K in KC                            packed B block      KC x NC  (shared by all threads, L3)
-//       is over M in super-blocks of MS rows     packed A block      MS x KC  (MC x KC slices stay in L2)
-//         parallel work items = (MC rows) x (group of NR-column panels), each owning a disjoint block of C
-//           jr over NR panels                    one B panel         KC x NR  (L1)
-//             ir over MR panels → micro-kernel   MR x NR accumulators in registers
+// Loop nest (BLIS names), run by each work item on its tile of C:
+//   work item = (MC rows) x (chunk of NR-column panels, at most NC wide)      one parallel region per call
+//     pc over K in KC                            packed B chunk      KC x chunk  (this thread's buffer, L2/L3)
+//                                                packed A block      MC x KC     (this thread's buffer, L2)
+//       jr over NR panels                        one B panel         KC x NR     (L1)
+//         ir over MR panels → micro-kernel       MR x NR accumulators in registers
 // Transposes are absorbed by packing: the micro-kernel always sees A panels as [p][MR] and B panels as [p][NR],
 // zero padded past the matrix edge, so edge tiles run the same kernel and only their store is masked.
 // beta applies on the first K block only (later blocks accumulate with beta = 1); with beta == 0, C is never read.
@@ -51,8 +50,6 @@ internal static class BlockedGemm
     public const int MC = 128;
     /// <summary>Columns of a B block (rounded down to a multiple of NR): KC x NC (4 MiB) is shared by all threads from L3.</summary>
     public const int NC = 4096;
-    /// <summary>Rows of A packed at once (a multiple of MC): bounds the packed-A buffer to MS x KC (2 MiB) for any M.</summary>
-    public const int MS = 16 * MC;
     /// <summary>Below this many multiply-adds (m·n·k) a direct loop beats packing.</summary>
     public const long TinyWork = 2048;
     /// <summary>Below this many multiply-adds a call stays on the calling thread.</summary>
@@ -93,109 +90,123 @@ internal static class BlockedGemm
     }
 
     /// <summary>Runs the blocked algorithm with micro-kernel <typeparamref name="TK"/> (exposed so tests can force a kernel).</summary>
+    /// <remarks>
+    /// One parallel region per call: C is cut into tiles of (MC rows) x (a chunk of NR-column panels, at most NC wide), and
+    /// each tile is one work item that packs its own A block and B panels into the executing thread's buffers and runs the
+    /// whole K loop. Work items never wait for each other (no barrier between packing and computing), which matters for
+    /// the narrow GEMMs of convolutions where a phase lasts only microseconds. A tiles' A block is packed once per N chunk
+    /// and a B chunk once per M block: redundant copies of at most 1/MC (resp. 1/NR-chunk) of the arithmetic.
+    /// </remarks>
     internal static unsafe void Run<TK>(CpuDevice device, bool transA, bool transB, int m, int n, int k, float alpha,
                                         float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb, float beta, float[] c, int cOffset, int ldc)
         where TK : IMicroKernel
     {
         int MR = TK.MR, NR = TK.NR;
         int mcBlock = Math.Max(MR, MC / MR * MR);
-        int msBlock = MS / mcBlock * mcBlock;
         int ncBlock = Math.Max(NR, NC / NR * NR);
-        int kcMax = Math.Min(KC, k);
-        int aPanelsMax = (Math.Min(m, msBlock) + MR - 1) / MR;
-        int bPanelsMax = (Math.Min(n, ncBlock) + NR - 1) / NR;
         bool parallel = device.Threads > 1 && (long)m * n * k >= ParallelWork;
-        bool directB = !transB && m <= MR;
         int threads = parallel ? device.Threads : 1;
+        bool directB = !transB && m <= MR;
 
-        // Packing buffers are reused per calling thread (first touch of fresh memory is slow); a nested call on the same
-        // thread (not expected) falls back to the array pool.
-        bool owner = !t_inUse;
-        float[] bufA, bufB;
-        int needA = aPanelsMax * MR * kcMax + 16, needB = bPanelsMax * NR * kcMax + 16;
-        if (owner)
+        int mBlocks = (m + mcBlock - 1) / mcBlock;
+        int nPanels = (n + NR - 1) / NR;
+        // N chunks: no wider than NC, and enough tiles for about three per thread so the threads finish together.
+        int nChunks = Math.Max((nPanels * NR + ncBlock - 1) / ncBlock, (3 * threads + mBlocks - 1) / mBlocks);
+        nChunks = Math.Clamp(nChunks, 1, nPanels);
+        int perChunk = (nPanels + nChunks - 1) / nChunks;
+        nChunks = (nPanels + perChunk - 1) / perChunk;
+        int items = mBlocks * nChunks;
+        int kcMax = KStep(k);
+        int needA = Math.Min(mcBlock, (m + MR - 1) / MR * MR) * kcMax + 16, needB = perChunk * NR * kcMax + 16;
+
+        fixed (float* ap = a, bp = b, cp = c)
         {
-            t_inUse = true;
-            bufA = t_packA is { } pa0 && pa0.Length >= needA ? pa0 : (t_packA = GC.AllocateUninitializedArray<float>(needA, pinned: true));
-            bufB = t_packB is { } pb0 && pb0.Length >= needB ? pb0 : (t_packB = GC.AllocateUninitializedArray<float>(needB, pinned: true));
+            nint A0 = (nint)(ap + aOffset), B0 = (nint)(bp + bOffset), C0 = (nint)(cp + cOffset);
+            var tile = new Tile(A0, lda, transA, B0, ldb, transB, C0, ldc, m, n, k, alpha, beta, MR, NR, mcBlock, perChunk, directB, needA, needB, kcMax);
+            if (parallel && items > 1) device.ParallelFor(items, tile.Run<TK>);
+            else for (int i = 0; i < items; i++) tile.Run<TK>(i);
         }
-        else
+    }
+
+    // One GEMM's tiling, shared by its work items (the arrays are pinned by the caller's fixed block for the whole call).
+    private sealed class Tile(nint a0, int lda, bool transA, nint b0, int ldb, bool transB, nint c0, int ldc, int m, int n, int k,
+                              float alpha, float beta, int mr, int nr, int mcBlock, int perChunk, bool directB, int needA, int needB, int kStep)
+    {
+        public unsafe void Run<TK>(int item) where TK : IMicroKernel
         {
-            bufA = ArrayPool<float>.Shared.Rent(needA);
-            bufB = ArrayPool<float>.Shared.Rent(needB);
-        }
-        try
-        {
-            fixed (float* pa0 = bufA, pb0 = bufB, ap = a, bp = b, cp = c)
+            // Items with consecutive numbers share an N chunk (the B panels stay in L3 for the next M block).
+            int mBlocks = (m + mcBlock - 1) / mcBlock;
+            int mb = item % mBlocks, nb = item / mBlocks;
+            int i0 = mb * mcBlock, mc = Math.Min(mcBlock, m - i0);
+            int j0 = nb * perChunk * nr, nc = Math.Min(perChunk * nr, n - j0);
+            if (nc <= 0) return;
+            int mPanels = (mc + mr - 1) / mr, nPanels = (nc + nr - 1) / nr, fullPanels = nc / nr;
+
+            bool owner = !t_inUse;
+            float[] bufA, bufB;
+            if (owner)
             {
-                // 64-byte aligned panel starts (the pinned arrays never move; pooled ones are fixed for this scope).
-                nint packA = ((nint)pa0 + 63) & ~(nint)63, packB = ((nint)pb0 + 63) & ~(nint)63;
-                nint A0 = (nint)(ap + aOffset), B0 = (nint)(bp + bOffset), C0 = (nint)(cp + cOffset);
-                for (int jc = 0; jc < n; jc += ncBlock)
+                t_inUse = true;
+                bufA = t_packA is { } pa0 && pa0.Length >= needA ? pa0 : (t_packA = GC.AllocateUninitializedArray<float>(Math.Max(needA, 1 << 16), pinned: true));
+                bufB = t_packB is { } pb0 && pb0.Length >= needB ? pb0 : (t_packB = GC.AllocateUninitializedArray<float>(Math.Max(needB, 1 << 16), pinned: true));
+            }
+            else
+            {
+                bufA = ArrayPool<float>.Shared.Rent(needA);
+                bufB = ArrayPool<float>.Shared.Rent(needB);
+            }
+            try
+            {
+                fixed (float* pa0 = bufA, pb0 = bufB)
                 {
-                    int nc = Math.Min(ncBlock, n - jc);
-                    int nPanels = (nc + NR - 1) / NR;
-                    for (int pc = 0; pc < k; pc += KC)
+                    // 64-byte aligned panel starts.
+                    float* packA = (float*)(((nint)pa0 + 63) & ~(nint)63), packB = (float*)(((nint)pb0 + 63) & ~(nint)63);
+                    float* A0 = (float*)a0, B0 = (float*)b0, C0 = (float*)c0;
+                    for (int pc = 0; pc < k; pc += kStep)
                     {
-                        int kc = Math.Min(KC, k - pc);
+                        int kc = Math.Min(kStep, k - pc);
                         float betaEff = pc == 0 ? beta : 1f;
-                        int jcc = jc, pcc = pc, kcc = kc;
-                        int fullPanels = nc / NR;
                         if (!directB)
-                            For(device, parallel, nPanels, jp =>
-                                PackB((float*)B0, ldb, transB, pcc, kcc, jcc + jp * NR, Math.Min(NR, nc - jp * NR), NR, (float*)packB + (long)jp * NR * kcc));
+                            for (int jp = 0; jp < nPanels; jp++)
+                                PackB(B0, ldb, transB, pc, kc, j0 + jp * nr, Math.Min(nr, nc - jp * nr), nr, packB + (long)jp * nr * kc);
                         else if (fullPanels < nPanels) // only the right-edge panel, into the first slot
-                            PackB((float*)B0, ldb, transB, pcc, kcc, jcc + fullPanels * NR, nc - fullPanels * NR, NR, (float*)packB);
+                            PackB(B0, ldb, transB, pc, kc, j0 + fullPanels * nr, nc - fullPanels * nr, nr, packB);
+                        for (int ip = 0; ip < mPanels; ip++)
+                            PackA(A0, lda, transA, pc, kc, i0 + ip * mr, Math.Min(mr, mc - ip * mr), mr, packA + (long)ip * mr * kc);
 
-                        for (int ms0 = 0; ms0 < m; ms0 += msBlock)
+                        for (int jp = 0; jp < nPanels; jp++)
                         {
-                            int ms = Math.Min(msBlock, m - ms0);
-                            int mPanels = (ms + MR - 1) / MR;
-                            int msc = ms0;
-                            For(device, parallel, mPanels, ip =>
-                                PackA((float*)A0, lda, transA, pcc, kcc, msc + ip * MR, Math.Min(MR, ms - ip * MR), MR, (float*)packA + (long)ip * MR * kcc));
-
-                            int mBlocks = (ms + mcBlock - 1) / mcBlock;
-                            int nChunks = Math.Clamp((3 * threads + mBlocks - 1) / mBlocks, 1, nPanels);
-                            int perChunk = (nPanels + nChunks - 1) / nChunks;
-                            nChunks = (nPanels + perChunk - 1) / perChunk;
-                            int chunks = nChunks;
-                            For(device, parallel, mBlocks * nChunks, item =>
+                            int j = jp * nr, nrr = Math.Min(nr, nc - j);
+                            float* bPanel; int bStride;
+                            if (!directB) { bPanel = packB + (long)jp * nr * kc; bStride = nr; }
+                            else if (jp < fullPanels) { bPanel = B0 + (long)pc * ldb + j0 + j; bStride = ldb; }
+                            else { bPanel = packB; bStride = nr; }
+                            for (int ip = 0; ip < mPanels; ip++)
                             {
-                                int mb = item / chunks, nb = item % chunks;
-                                int ip0 = mb * mcBlock / MR, ip1 = Math.Min(mPanels, (mb + 1) * mcBlock / MR);
-                                int jp0 = nb * perChunk, jp1 = Math.Min(nPanels, jp0 + perChunk);
-                                float* pA = (float*)packA, pB = (float*)packB, cBase = (float*)C0;
-                                for (int jp = jp0; jp < jp1; jp++)
-                                {
-                                    int j = jp * NR, nr = Math.Min(NR, nc - j);
-                                    float* bPanel; int bStride;
-                                    if (!directB) { bPanel = pB + (long)jp * NR * kcc; bStride = NR; }
-                                    else if (jp < fullPanels) { bPanel = (float*)B0 + (long)pcc * ldb + jcc + j; bStride = ldb; }
-                                    else { bPanel = pB; bStride = NR; }
-                                    for (int ip = ip0; ip < ip1; ip++)
-                                    {
-                                        int i = ip * MR, mr = Math.Min(MR, ms - i);
-                                        TK.Run(kcc, pA + (long)ip * MR * kcc, bPanel, bStride, cBase + (long)(msc + i) * ldc + jcc + j, ldc, alpha, betaEff, mr, nr);
-                                    }
-                                }
-                            });
+                                int i = ip * mr, mrr = Math.Min(mr, mc - i);
+                                TK.Run(kc, packA + (long)ip * mr * kc, bPanel, bStride, C0 + (long)(i0 + i) * ldc + j0 + j, ldc, alpha, betaEff, mrr, nrr);
+                            }
                         }
                     }
                 }
             }
-        }
-        finally
-        {
-            if (owner) t_inUse = false;
-            else { ArrayPool<float>.Shared.Return(bufA); ArrayPool<float>.Shared.Return(bufB); }
+            finally
+            {
+                if (owner) t_inUse = false;
+                else { ArrayPool<float>.Shared.Return(bufA); ArrayPool<float>.Shared.Return(bufB); }
+            }
         }
     }
 
-    private static void For(CpuDevice device, bool parallel, int count, Action<int> body)
+    /// <summary>
+    /// The depth of the K blocks: K in equal blocks of at most KC (a K of 288 runs as one block of 288 rather than 256 + 32,
+    /// where the short block would pay a full load and store of C for 32 steps); up to 5/4·KC runs as one block.
+    /// </summary>
+    internal static int KStep(int k)
     {
-        if (parallel) device.ParallelFor(count, body);
-        else for (int i = 0; i < count; i++) body(i);
+        if (k <= KC + KC / 4) return k;
+        int blocks = (k + KC - 1) / KC;
+        return (k + blocks - 1) / blocks;
     }
 
     /// <summary>Packs rows [i0, i0 + mr) x depth [p0, p0 + kc) of op(A) as [p][MR], zero padding rows mr..MR.</summary>
