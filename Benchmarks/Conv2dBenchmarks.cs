@@ -59,6 +59,7 @@ public class Conv2dBenchmarks
         var c = Case;
         var device = CpuDevice.Default;
         _conv = new Conv2d(c.Cin, c.Cout, c.Kernel, c.Stride, c.Padding, device: device, seed: 42);
+        _conv.ReuseBuffers(); // as in training: y and dX are written into the layer's buffers, not fresh memory
         var rng = new Random(7);
         _x = Tensor.FromArray(device, Random(rng, c.N * c.Cin * c.H * c.W), c.N, c.Cin, c.H, c.W);
         var y = _conv.Forward(_x);
@@ -73,7 +74,7 @@ public class Conv2dBenchmarks
         return a;
     }
 
-    /// <summary>One forward pass (im2col + GEMM per image, bias).</summary>
+    /// <summary>One forward pass (batched im2col + one GEMM per chunk of images, swap into NCHW, bias).</summary>
     [Benchmark]
     public Tensor Forward() => _conv.Forward(_x);
 

@@ -261,6 +261,72 @@ public class DeviceConformanceTests
     }
 
     [Test]
+    public void BatchedIm2ColAndCol2ImMatchNaive()
+    {
+        var rng = new Random(17);
+        foreach (var g in ConvGeometries(rng, 16))
+        {
+            int per = g.Channels * g.Height * g.Width, n = 5, first = 1, images = 3, cells = g.ColRows * images * g.ColCols;
+            var x = Rand(rng, n * per);
+            // col starts as NaN so any cell the device fails to write shows up.
+            var (cd, cr) = (On(Enumerable.Repeat(float.NaN, cells).ToArray(), cells), new Tensor(Ref, cells));
+            _dev.Im2ColBatch(On(x, n, g.Channels, g.Height, g.Width), first, images, g, cd);
+            Ref.Im2ColBatch(OnRef(x, n, g.Channels, g.Height, g.Width), first, images, g, cr);
+            Near(cd, cr, $"im2col batch {g}", 0, 0);
+            // The batch is the per-image im2col laid side by side.
+            var one = new Tensor(Ref, g.ColRows * g.ColCols);
+            var all = cr.ToArray();
+            for (int b = 0; b < images; b++)
+            {
+                Ref.Im2Col(OnRef(x, n, g.Channels, g.Height, g.Width), first + b, g, one);
+                var o = one.ToArray();
+                for (int row = 0; row < g.ColRows; row++)
+                    for (int j = 0; j < g.ColCols; j++)
+                        Assert.That(all[(row * images + b) * g.ColCols + j], Is.EqualTo(o[row * g.ColCols + j]), $"image {b} row {row} col {j} of {g}");
+            }
+            var col = Rand(rng, cells);
+            var (dd, dr) = (On(x, n, g.Channels, g.Height, g.Width), OnRef(x, n, g.Channels, g.Height, g.Width));
+            _dev.Col2ImBatch(On(col, cells), g, dd, first, images);
+            Ref.Col2ImBatch(OnRef(col, cells), g, dr, first, images);
+            Near(dd, dr, $"col2im batch {g}", 1e-6, 1e-7);
+            var back = dd.ToArray();
+            for (int i = 0; i < per; i++)
+            {
+                Assert.That(back[i], Is.EqualTo(x[i]), "image 0 is outside the batch and must not change");
+                Assert.That(back[4 * per + i], Is.EqualTo(x[4 * per + i]), "image 4 is outside the batch and must not change");
+            }
+        }
+    }
+
+    [Test]
+    public void SwapAxesMatchesNaiveAndLeavesTheRestAlone()
+    {
+        var rng = new Random(18);
+        foreach (var (rows, cols, inner) in new[] { (1, 1, 1), (3, 5, 7), (32, 6, 784), (5, 3, 1), (1, 9, 4), (7, 1, 3), (0, 4, 2), (64, 17, 49) })
+        {
+            int len = rows * cols * inner, xOff = rng.Next(0, 5), yOff = rng.Next(0, 5), spare = 6;
+            var x = Rand(rng, xOff + len + spare);
+            var y0 = Rand(rng, yOff + len + spare);
+            var (yd, yr) = (On(y0, y0.Length), OnRef(y0, y0.Length));
+            _dev.SwapAxes(On(x, x.Length), xOff, rows, cols, inner, yd, yOff);
+            Ref.SwapAxes(OnRef(x, x.Length), xOff, rows, cols, inner, yr, yOff);
+            Near(yd, yr, $"swap {rows}x{cols}x{inner}", 0, 0);
+            var got = yd.ToArray();
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < cols; j++)
+                    for (int t = 0; t < inner; t++)
+                        Assert.That(got[yOff + (j * rows + i) * inner + t], Is.EqualTo(x[xOff + (i * cols + j) * inner + t]));
+            for (int i = 0; i < yOff; i++) Assert.That(got[i], Is.EqualTo(y0[i]), "before the block");
+            for (int i = yOff + len; i < got.Length; i++) Assert.That(got[i], Is.EqualTo(y0[i]), "after the block");
+        }
+        var t1 = On(new float[10], 10);
+        var ex = Assert.Throws<ArgumentException>(() => _dev.SwapAxes(t1, 0, 2, 3, 1, t1, 3))!;
+        Assert.That(ex.Message, Does.Contain("overlap"));
+        ex = Assert.Throws<ArgumentException>(() => _dev.SwapAxes(t1, 5, 2, 3, 1, On(new float[10], 10), 0))!;
+        Assert.That(ex.ParamName, Is.EqualTo("x"));
+    }
+
+    [Test]
     public void Pad2dAndBackwardMatchNaive([Values] PaddingMode mode)
     {
         var rng = new Random(8 + (int)mode);

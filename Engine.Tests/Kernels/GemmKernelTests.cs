@@ -36,7 +36,11 @@ public class GemmKernelTests
             new(false, false, 7, 4100, 13, 1, 0, 0, 5, 0, 1, 0, 2),      // crosses NC
             new(false, false, 6, 3000, 25, 1, 0, 0, 0, 0, 0, 0, 0),      // conv-like M=6, K=25
             new(false, false, 64, 196, 576, 1, 0, 0, 0, 0, 0, 0, 0),     // conv-like
-            new(true, false, 2100, 17, 31, 1, 0, 0, 0, 0, 0, 0, 0),      // crosses the packed-A super-block (MS)
+            new(true, false, 2100, 17, 31, 1, 0, 0, 0, 0, 0, 0, 0),      // many M blocks, narrow N
+            new(false, false, 32, 700, 288, 1, 0, 0, 0, 0, 0, 0, 0),     // K = 288: one K block of 288 (KStep)
+            new(false, true, 32, 70, 321, 1, 0.5f, 0, 0, 0, 0, 0, 0),    // K = 321: one block up to 5/4·KC
+            new(true, false, 40, 90, 1001, 1, 1, 0, 0, 0, 0, 0, 0),      // K = 1001: four equal blocks of 251, beta = 1
+            new(false, true, 33, 290, 4704, 1, 1, 0, 0, 0, 0, 0, 0),     // conv dW shape: long K, accumulate
             new(false, false, 3, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0),          // k = 0, beta = 0: C becomes 0
             new(true, true, 5, 3, 0, 1, 2, 0, 0, 1, 0, 0, 0),            // k = 0: C = beta·C
             new(false, false, 10, 11, 12, 0, 0.5f, 0, 0, 0, 0, 0, 0),    // alpha = 0

@@ -85,6 +85,43 @@ public class Conv2dTests
         }
     }
 
+    [Test]
+    public void ChunkingTheBatchGivesTheSameResultsAsOneImageAtATime([Values(1, 2, 4)] int device)
+    {
+        // ChunkColumns = 1: one image per GEMM (the plain im2col algorithm); 2·OH·OW: chunks of two images with a last
+        // chunk of one; the default: the whole batch in one chunk. Random configs include groups, 1x1 kernels and padding modes.
+        IDevice dev = device == 1 ? ReferenceDevice.Instance : new CpuDevice(device);
+        var rng = new Random(31 + device);
+        var configs = Enumerable.Range(0, 10).Select(t => RandomConfig(rng, t) with { N = 5 })
+            .Append(new Config(5, 4, 6, 6, 6, (1, 1), (1, 1), (0, 0), (1, 1), 2, PaddingMode.Zeros))   // 1x1 direct when unchunked
+            .Append(new Config(7, 3, 7, 7, 8, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros));
+        foreach (var c in configs)
+        {
+            var xData = TestUtil.RandomArray(rng, c.N * c.Cin * c.H * c.W);
+            var results = new List<(float[] Y, float[] DX, float[] DW, float[] DB)>();
+            var probe = c.Build(seed: 3, dev);
+            int cols = probe.OutputShape([c.N, c.Cin, c.H, c.W]) is var s ? s[2] * s[3] : 0;
+            foreach (int chunkColumns in new[] { 1, 2 * cols, Conv2d.DefaultChunkColumns })
+            {
+                var conv = c.Build(seed: 3, dev);
+                conv.ChunkColumns = chunkColumns;
+                var y = conv.Forward(Tensor.FromArray(dev, xData, c.N, c.Cin, c.H, c.W));
+                var dY = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(9), y.Length), y.Shape);
+                var dX = conv.Backward(dY);
+                results.Add((y.ToArray(), dX.ToArray(), conv.Weight.Grad.ToArray(), conv.Bias?.Grad.ToArray() ?? []));
+            }
+            var expected = Direct(c, probe, xData, out _, out _);
+            for (int i = 0; i < results.Count; i++)
+            {
+                TestUtil.AssertClose(results[i].Y, expected, 1e-4, 1e-5, $"y (variant {i}) {c}");
+                // dW sums over N·OH·OW in an order that depends on the chunking: float32 rounding differs slightly.
+                TestUtil.AssertClose(results[i].DX, results[0].DX, 1e-4, 1e-5, $"dX (variant {i}) {c}");
+                TestUtil.AssertClose(results[i].DW, results[0].DW, 1e-4, 1e-5, $"dW (variant {i}) {c}");
+                TestUtil.AssertClose(results[i].DB, results[0].DB, 1e-4, 1e-5, $"dB (variant {i}) {c}");
+            }
+        }
+    }
+
     public static IEnumerable<TestCaseData> GradConfigs()
     {
         yield return new TestCaseData(new Config(2, 3, 6, 5, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Grad_3x3_pad1");

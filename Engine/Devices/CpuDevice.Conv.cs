@@ -70,7 +70,7 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>The output columns [lo, hi) whose tap o·stride + offset lies in [0, size).</summary>
-    private static (int Lo, int Hi) ValidRange(int offset, int stride, int size, int outSize)
+    internal static (int Lo, int Hi) ValidRange(int offset, int stride, int size, int outSize)
     {
         // lo: smallest o ≥ 0 with o·stride + offset ≥ 0; hi: one past the largest o with o·stride + offset ≤ size − 1.
         int lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;

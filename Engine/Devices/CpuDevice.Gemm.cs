@@ -23,6 +23,47 @@ public sealed partial class CpuDevice
         BlockedGemm.Gemm(this, transA, transB, m, n, k, alpha, A(a), aOffset, lda, A(b), bOffset, ldb, beta, A(c), cOffset, ldc);
     }
 
+    /// <summary>
+    /// Implicit-GEMM convolution: C (m x images·OH·OW, leading dimension ldc) = A (m x k) · rows [rowOffset, rowOffset + k)
+    /// of the im2col matrix of <paramref name="images"/> images of x starting at <paramref name="firstImage"/> + beta·C,
+    /// packing B straight from x (see Kernels/Gemm/Im2ColB.cs). Equal to Im2ColBatch followed by Gemm, without the column matrix.
+    /// </summary>
+    internal void GemmIm2Col(int m, int k, Tensor a, int aOffset, int lda, Tensor x, int firstImage, int images, in ConvGeometry g,
+                             int rowOffset, float beta, Tensor c, int cOffset, int ldc)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstImage);
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
+        int per = g.Channels * g.Height * g.Width;
+        NeedLength(x, (long)(firstImage + images) * per, nameof(x));
+        if (rowOffset < 0 || rowOffset + k > g.ColRows)
+            throw new ArgumentOutOfRangeException(nameof(rowOffset), rowOffset, $"Rows [{rowOffset}, {rowOffset + k}) are not inside the {g.ColRows} rows of the column matrix.");
+        int n = images * g.ColCols;
+        if (m == 0 || n == 0) return;
+        NeedGemmMatrix(c, cOffset, ldc, m, n, nameof(c), nameof(ldc));
+        if (k > 0) NeedGemmMatrix(a, aOffset, lda, m, k, nameof(a), nameof(lda));
+        BlockedGemm.GemmIm2Col(this, m, k, 1f, A(a), aOffset, lda, A(x), firstImage * per, images, g, rowOffset, beta, A(c), cOffset, ldc);
+    }
+
+    /// <summary>
+    /// Implicit weight-gradient GEMM: C (m x n) = A (m x images·OH·OW) · (rows [rowOffset, rowOffset + n) of the im2col matrix
+    /// of the images)ᵀ + beta·C, packing from x directly. Equal to Im2ColBatch followed by Gemm(transB: true).
+    /// </summary>
+    internal void GemmIm2ColT(int m, int n, Tensor a, int aOffset, int lda, Tensor x, int firstImage, int images, in ConvGeometry g,
+                              int rowOffset, float beta, Tensor c, int cOffset, int ldc)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstImage);
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
+        int per = g.Channels * g.Height * g.Width;
+        NeedLength(x, (long)(firstImage + images) * per, nameof(x));
+        if (rowOffset < 0 || rowOffset + n > g.ColRows)
+            throw new ArgumentOutOfRangeException(nameof(rowOffset), rowOffset, $"Rows [{rowOffset}, {rowOffset + n}) are not inside the {g.ColRows} rows of the column matrix.");
+        int k = images * g.ColCols;
+        if (m == 0 || n == 0) return;
+        NeedGemmMatrix(c, cOffset, ldc, m, n, nameof(c), nameof(ldc));
+        if (k > 0) NeedGemmMatrix(a, aOffset, lda, m, k, nameof(a), nameof(lda));
+        BlockedGemm.GemmIm2ColT(this, m, n, 1f, A(a), aOffset, lda, A(x), firstImage * per, images, g, rowOffset, beta, A(c), cOffset, ldc);
+    }
+
     /// <summary>Checks that a rows x cols row-major matrix at <paramref name="offset"/> with leading dimension <paramref name="ld"/> lies inside <paramref name="t"/>.</summary>
     private static void NeedGemmMatrix(Tensor t, int offset, int ld, int rows, int cols, string arg, string ldArg)
     {

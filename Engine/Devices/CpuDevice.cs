@@ -36,6 +36,9 @@ public sealed partial class CpuDevice : HostDevice
             for (int i = 0; i < count; i++) body(i);
             return;
         }
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Threads }, body);
+        // The shared worker pool (no allocation, fast hand-off); when it is busy (another thread's job, or a ParallelFor
+        // nested inside a body) the loop runs on this thread.
+        if (WorkerPool.Shared.TryRun(count, Threads, body)) return;
+        for (int i = 0; i < count; i++) body(i);
     }
 }

@@ -33,6 +33,7 @@ public sealed class Conv2d : Module
     private sealed record Cache(Tensor Xp, int[] XShape, bool Padded, ConvGeometry Geom);
     private Cache? _cache;
     private Tensor? _padScratch, _dPadScratch; // scratch for reflect/replicate padding
+    private Tensor? _flipped; // W' of the stride-1 dX convolution (CPU)
 
     /// <summary>Creates a convolution with a square kernel and equal stride, padding and dilation along both axes.</summary>
     /// <param name="inChannels">Input channels Cin.</param>
@@ -195,7 +196,8 @@ public sealed class Conv2d : Module
         int nb = ImagesPerChunk(n, g);
         var ws = ConvWorkspace.For(Device);
         bool direct = IsDirect(g) && nb == 1;
-        var col = direct || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
+        var cpu = Device as CpuDevice; // the CPU packs im2col panels straight from x (implicit GEMM): no column matrix
+        var col = direct || cpu is not null || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
         var yc = nb == 1 || n == 0 ? null : ws.Out((long)OutChannels * nb * cols);
         for (int b0 = 0; b0 < n; b0 += nb)
         {
@@ -207,8 +209,13 @@ public sealed class Conv2d : Module
             var c = bn == 1 ? y : yc!;
             int cBase = bn == 1 ? b0 * outLen : 0;
             for (int grp = 0; grp < Groups; grp++)
-                Device.Gemm(false, false, coutG, ld, kg, 1f, Weight.Value, grp * coutG * kg, kg, b, bBase + grp * kg * ld, ld,
-                            0f, c, cBase + grp * coutG * ld, ld);
+            {
+                if (cpu is not null && !direct)
+                    cpu.GemmIm2Col(coutG, kg, Weight.Value, grp * coutG * kg, kg, xp, b0, bn, g, grp * kg, 0f, c, cBase + grp * coutG * ld, ld);
+                else
+                    Device.Gemm(false, false, coutG, ld, kg, 1f, Weight.Value, grp * coutG * kg, kg, b, bBase + grp * kg * ld, ld,
+                                0f, c, cBase + grp * coutG * ld, ld);
+            }
             if (bn > 1) Device.SwapAxes(yc!, 0, OutChannels, bn, cols, y, b0 * outLen);
         }
         if (Bias is not null) Device.AddChannelBias(y, Bias.Value, n, OutChannels, cols);
@@ -233,18 +240,25 @@ public sealed class Conv2d : Module
         Tensor dXp = padded ? Scratch(ref _dPadScratch, xp.Shape) : dX;
         int nb = ImagesPerChunk(n, g);
         bool direct = IsDirect(g) && nb == 1;
-        if (!direct) Device.Fill(dXp, 0f); // col2im accumulates; the direct path overwrites dX image by image
+        // CPU, stride 1: dX is itself a convolution, of dY with the flipped, transposed kernel (TransposedGeometry), run as
+        // an implicit GEMM straight into dX; no dcol matrix and no col2im. Otherwise dcol = Wᵀ·dY and col2im.
+        var cpu = Device as CpuDevice;
+        var gT = cpu is not null && !direct && InChannels / Groups >= 4 ? TransposedGeometry(g) : (ConvGeometry?)null;
+        Tensor? wT = gT is null ? null : FlippedWeight();
+        if (!direct && gT is null) Device.Fill(dXp, 0f); // col2im accumulates; the other paths overwrite dX
         var ws = ConvWorkspace.For(Device);
-        var col = direct || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
-        var dcol = direct || n == 0 ? null : ws.DCol((long)g.ColRows * nb * cols);
+        var col = direct || cpu is not null || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
+        var dcol = direct || gT is not null || n == 0 ? null : ws.DCol((long)g.ColRows * nb * cols);
         var dyc = nb == 1 || n == 0 ? null : ws.Out((long)OutChannels * nb * cols);
+        var dxc = gT is null || nb == 1 || n == 0 ? null : ws.DCol((long)imageLen * nb);
+        int cinG = InChannels / Groups, kT = coutG * KernelSize.H * KernelSize.W, planeLen = g.Height * g.Width;
         for (int b0 = 0; b0 < n; b0 += nb)
         {
             int bn = Math.Min(nb, n - b0), ld = bn * cols;
             if (col is not null) Device.Im2ColBatch(xp, b0, bn, g, col);
             var b = col ?? xp;
             var db = dcol ?? dXp;
-            int bBase = col is null ? b0 * imageLen : 0;
+            int bBase = col is null ? b0 * imageLen : 0, dBase = dcol is null ? b0 * imageLen : 0;
             // dY of the chunk as (Cout, bn·cols): the NCHW slice itself for one image, swapped for several.
             var a = bn == 1 ? dY : dyc!;
             int aBase = bn == 1 ? b0 * outLen : 0;
@@ -252,14 +266,28 @@ public sealed class Conv2d : Module
             for (int grp = 0; grp < Groups; grp++)
             {
                 int yOff = aBase + grp * coutG * ld;
-                // dW_g += dY_g · col_gᵀ
-                Device.Gemm(false, true, coutG, kg, ld, 1f, a, yOff, ld, b, bBase + grp * kg * ld, ld,
-                            1f, Weight.Grad, grp * coutG * kg, kg);
-                // dcol_g = W_gᵀ · dY_g
-                Device.Gemm(true, false, kg, ld, coutG, 1f, Weight.Value, grp * coutG * kg, kg, a, yOff, ld,
-                            0f, db, bBase + grp * kg * ld, ld);
+                // dW_g += dY_g · col_gᵀ (on the CPU with col packed straight from x)
+                if (cpu is not null && !direct)
+                    cpu.GemmIm2ColT(coutG, kg, a, yOff, ld, xp, b0, bn, g, grp * kg, 1f, Weight.Grad, grp * coutG * kg, kg);
+                else
+                    Device.Gemm(false, true, coutG, kg, ld, 1f, a, yOff, ld, b, bBase + grp * kg * ld, ld,
+                                1f, Weight.Grad, grp * coutG * kg, kg);
+                if (gT is { } gt)
+                {
+                    // dX_g (Cin/G, bn·H·W) = W'_g · im2col'(dY)_g; one image: straight into dX, several: swapped in below.
+                    var c = bn == 1 ? dXp : dxc!;
+                    int ldx = bn * planeLen, cOff = bn == 1 ? b0 * imageLen + grp * cinG * planeLen : grp * cinG * ldx;
+                    cpu!.GemmIm2Col(cinG, kT, wT!, grp * cinG * kT, kT, dY, b0, bn, gt, grp * kT, 0f, c, cOff, ldx);
+                }
+                else
+                {
+                    // dcol_g = W_gᵀ · dY_g
+                    Device.Gemm(true, false, kg, ld, coutG, 1f, Weight.Value, grp * coutG * kg, kg, a, yOff, ld,
+                                0f, db, dBase + grp * kg * ld, ld);
+                }
             }
             if (dcol is not null) Device.Col2ImBatch(dcol, g, dXp, b0, bn);
+            if (gT is not null && bn > 1) Device.SwapAxes(dxc!, 0, InChannels, bn, planeLen, dXp, b0 * imageLen);
         }
         if (Bias is not null) Device.ChannelDot(dY, null, n, OutChannels, cols, Bias.Grad, accumulate: true);
         if (padded) Device.Pad2dBackward(dXp, PaddingMode, new Padding2d(Padding.H, Padding.H, Padding.W, Padding.W), dX);
@@ -280,6 +308,38 @@ public sealed class Conv2d : Module
     }
 
     private static string Pair((int H, int W) p) => string.Create(CultureInfo.InvariantCulture, $"({p.H}, {p.W})");
+
+    // The geometry of dX as a convolution of dY (stride 1 only): channels Cout over the OH x OW output, the same kernel and
+    // dilation, padding d·(K − 1) − p, which gives back H x W. Null where that does not hold (stride > 1, or p > d·(K − 1)).
+    private ConvGeometry? TransposedGeometry(in ConvGeometry g)
+    {
+        if (g.StrideH != 1 || g.StrideW != 1) return null;
+        int ph = g.DilationH * (g.KernelH - 1) - g.PadH, pw = g.DilationW * (g.KernelW - 1) - g.PadW;
+        // Only where dY needs no more padding than x had ("same" convolutions): a valid convolution (LeNet's 5x5 with
+        // padding 0) would pad dY by K − 1 and multiply mostly zeros; dcol + col2im is cheaper there.
+        if (ph < 0 || pw < 0 || ph > g.PadH || pw > g.PadW) return null;
+        var t = new ConvGeometry(OutChannels, g.OutH, g.OutW, g.KernelH, g.KernelW, 1, 1, ph, pw, g.DilationH, g.DilationW);
+        return t.OutH == g.Height && t.OutW == g.Width ? t : null;
+    }
+
+    // W' for the stride-1 dX convolution, per group: W'[g][ci][co][kh][kw] = W[g·Cout/G + co][ci][KH−1−kh][KW−1−kw],
+    // i.e. each group's block transposed (Cin/G rows of Cout/G·KH·KW) with the kernel rotated by 180°. Host tensors only
+    // (the caller is the CPU path); rebuilt every backward since the weights change every step.
+    private Tensor FlippedWeight()
+    {
+        var wt = Scratch(ref _flipped, Weight.Value.Length);
+        var w = Weight.Value.AsSpan();
+        var d = wt.AsSpan();
+        int kh = KernelSize.H, kw = KernelSize.W, taps = kh * kw, cinG = InChannels / Groups, coutG = OutChannels / Groups;
+        for (int grp = 0; grp < Groups; grp++)
+            for (int co = 0; co < coutG; co++)
+                for (int ci = 0; ci < cinG; ci++)
+                {
+                    int src = ((grp * coutG + co) * cinG + ci) * taps, dst = ((grp * cinG + ci) * coutG + co) * taps;
+                    for (int t = 0; t < taps; t++) d[dst + t] = w[src + taps - 1 - t];
+                }
+        return wt;
+    }
 
     // A 1×1 kernel with stride 1 and no padding: the column matrix of an image is the image itself.
     private static bool IsDirect(in ConvGeometry g) =>

@@ -41,6 +41,27 @@ internal enum GemmKernelKind
     Portable,
 }
 
+/// <summary>Where the GEMM's B panels come from: packs op(B) columns [j0, j0 + nr) x depth [p0, p0 + kc) as [p][NR], zero padding to NR.</summary>
+internal interface IBSource
+{
+    unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst);
+
+    /// <summary>For sources that can be read in place (a plain matrix): the address of op(B)(p0, j) and the row stride.</summary>
+    unsafe float* InPlace(int p0, int j, out int stride);
+}
+
+/// <summary>B is a row-major matrix (op(B) = B or Bᵀ) at <c>B0</c> with leading dimension <c>ldb</c>.</summary>
+internal readonly struct MatrixB(nint b0, int ldb, bool transB) : IBSource
+{
+    public unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst) => BlockedGemm.PackB((float*)b0, ldb, transB, p0, kc, j0, nr, NR, dst);
+
+    public unsafe float* InPlace(int p0, int j, out int stride)
+    {
+        stride = ldb;
+        return (float*)b0 + (long)p0 * ldb + j;
+    }
+}
+
 /// <summary>The blocked GEMM driver: blocking, packing, threading; the arithmetic lives in the micro-kernels.</summary>
 internal static class BlockedGemm
 {
@@ -101,12 +122,69 @@ internal static class BlockedGemm
                                         float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb, float beta, float[] c, int cOffset, int ldc)
         where TK : IMicroKernel
     {
+        bool directB = !transB && m <= TK.MR;
+        fixed (float* bp = b)
+            Run<TK, MatrixB>(device, transA, m, n, k, alpha, a, aOffset, lda, new MatrixB((nint)(bp + bOffset), ldb, transB), directB, beta, c, cOffset, ldc);
+    }
+
+    /// <summary>
+    /// C (M x images·OH·OW) = alpha·A (M x K)·B + beta·C where B is rows [rowOffset, rowOffset + K) of the im2col matrix of
+    /// <paramref name="images"/> consecutive images starting at element <paramref name="xOffset"/> of x, packed straight from
+    /// the images (implicit GEMM: the column matrix is never written to memory). Arguments must already be validated.
+    /// </summary>
+    public static unsafe void GemmIm2Col(CpuDevice device, int m, int k, float alpha, float[] a, int aOffset, int lda,
+                                         float[] x, int xOffset, int images, in ConvGeometry g, int rowOffset,
+                                         float beta, float[] c, int cOffset, int ldc)
+    {
+        int n = images * g.ColCols;
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0) { ScaleC(m, n, beta, c, cOffset, ldc); return; }
+        fixed (float* xp = x)
+        {
+            var src = new Im2ColB((nint)(xp + xOffset), g, rowOffset);
+            switch (Kind)
+            {
+                case GemmKernelKind.Avx512: Run<Avx512Kernel, Im2ColB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
+                case GemmKernelKind.Avx2: Run<Avx2Kernel, Im2ColB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
+                default: Run<VectorKernel, Im2ColB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// C (M x N) = alpha·A (M x K)·colᵀ + beta·C where col is rows [rowOffset, rowOffset + N) of the im2col matrix of
+    /// <paramref name="images"/> images at element <paramref name="xOffset"/> of x, and K = images·OH·OW (its columns):
+    /// the weight-gradient GEMM of a convolution, packed straight from the images. Arguments must already be validated.
+    /// </summary>
+    public static unsafe void GemmIm2ColT(CpuDevice device, int m, int n, float alpha, float[] a, int aOffset, int lda,
+                                          float[] x, int xOffset, int images, in ConvGeometry g, int rowOffset,
+                                          float beta, float[] c, int cOffset, int ldc)
+    {
+        int k = images * g.ColCols;
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0) { ScaleC(m, n, beta, c, cOffset, ldc); return; }
+        fixed (float* xp = x)
+        {
+            var src = new Im2ColTB((nint)(xp + xOffset), g, rowOffset);
+            switch (Kind)
+            {
+                case GemmKernelKind.Avx512: Run<Avx512Kernel, Im2ColTB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
+                case GemmKernelKind.Avx2: Run<Avx2Kernel, Im2ColTB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
+                default: Run<VectorKernel, Im2ColTB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
+            }
+        }
+    }
+
+    /// <summary>The blocked algorithm over any source of B panels (a matrix, or the im2col view of images).</summary>
+    private static unsafe void Run<TK, TB>(CpuDevice device, bool transA, int m, int n, int k, float alpha, float[] a, int aOffset, int lda,
+                                           TB bsrc, bool directB, float beta, float[] c, int cOffset, int ldc)
+        where TK : IMicroKernel where TB : struct, IBSource
+    {
         int MR = TK.MR, NR = TK.NR;
         int mcBlock = Math.Max(MR, MC / MR * MR);
         int ncBlock = Math.Max(NR, NC / NR * NR);
         bool parallel = device.Threads > 1 && (long)m * n * k >= ParallelWork;
         int threads = parallel ? device.Threads : 1;
-        bool directB = !transB && m <= MR;
 
         int mBlocks = (m + mcBlock - 1) / mcBlock;
         int nPanels = (n + NR - 1) / NR;
@@ -119,18 +197,19 @@ internal static class BlockedGemm
         int kcMax = KStep(k);
         int needA = Math.Min(mcBlock, (m + MR - 1) / MR * MR) * kcMax + 16, needB = perChunk * NR * kcMax + 16;
 
-        fixed (float* ap = a, bp = b, cp = c)
+        fixed (float* ap = a, cp = c)
         {
-            nint A0 = (nint)(ap + aOffset), B0 = (nint)(bp + bOffset), C0 = (nint)(cp + cOffset);
-            var tile = new Tile(A0, lda, transA, B0, ldb, transB, C0, ldc, m, n, k, alpha, beta, MR, NR, mcBlock, perChunk, directB, needA, needB, kcMax);
+            nint A0 = (nint)(ap + aOffset), C0 = (nint)(cp + cOffset);
+            var tile = new Tile<TB>(A0, lda, transA, bsrc, C0, ldc, m, n, k, alpha, beta, MR, NR, mcBlock, perChunk, directB, needA, needB, kcMax);
             if (parallel && items > 1) device.ParallelFor(items, tile.Run<TK>);
             else for (int i = 0; i < items; i++) tile.Run<TK>(i);
         }
     }
 
     // One GEMM's tiling, shared by its work items (the arrays are pinned by the caller's fixed block for the whole call).
-    private sealed class Tile(nint a0, int lda, bool transA, nint b0, int ldb, bool transB, nint c0, int ldc, int m, int n, int k,
-                              float alpha, float beta, int mr, int nr, int mcBlock, int perChunk, bool directB, int needA, int needB, int kStep)
+    private sealed class Tile<TB>(nint a0, int lda, bool transA, TB bsrc, nint c0, int ldc, int m, int n, int k,
+                                  float alpha, float beta, int mr, int nr, int mcBlock, int perChunk, bool directB, int needA, int needB, int kStep)
+        where TB : struct, IBSource
     {
         public unsafe void Run<TK>(int item) where TK : IMicroKernel
         {
@@ -161,16 +240,16 @@ internal static class BlockedGemm
                 {
                     // 64-byte aligned panel starts.
                     float* packA = (float*)(((nint)pa0 + 63) & ~(nint)63), packB = (float*)(((nint)pb0 + 63) & ~(nint)63);
-                    float* A0 = (float*)a0, B0 = (float*)b0, C0 = (float*)c0;
+                    float* A0 = (float*)a0, C0 = (float*)c0;
                     for (int pc = 0; pc < k; pc += kStep)
                     {
                         int kc = Math.Min(kStep, k - pc);
                         float betaEff = pc == 0 ? beta : 1f;
                         if (!directB)
                             for (int jp = 0; jp < nPanels; jp++)
-                                PackB(B0, ldb, transB, pc, kc, j0 + jp * nr, Math.Min(nr, nc - jp * nr), nr, packB + (long)jp * nr * kc);
+                                bsrc.Pack(pc, kc, j0 + jp * nr, Math.Min(nr, nc - jp * nr), nr, packB + (long)jp * nr * kc);
                         else if (fullPanels < nPanels) // only the right-edge panel, into the first slot
-                            PackB(B0, ldb, transB, pc, kc, j0 + fullPanels * nr, nc - fullPanels * nr, nr, packB);
+                            bsrc.Pack(pc, kc, j0 + fullPanels * nr, nc - fullPanels * nr, nr, packB);
                         for (int ip = 0; ip < mPanels; ip++)
                             PackA(A0, lda, transA, pc, kc, i0 + ip * mr, Math.Min(mr, mc - ip * mr), mr, packA + (long)ip * mr * kc);
 
@@ -179,7 +258,7 @@ internal static class BlockedGemm
                             int j = jp * nr, nrr = Math.Min(nr, nc - j);
                             float* bPanel; int bStride;
                             if (!directB) { bPanel = packB + (long)jp * nr * kc; bStride = nr; }
-                            else if (jp < fullPanels) { bPanel = B0 + (long)pc * ldb + j0 + j; bStride = ldb; }
+                            else if (jp < fullPanels) { bPanel = bsrc.InPlace(pc, j0 + j, out bStride); }
                             else { bPanel = packB; bStride = nr; }
                             for (int ip = 0; ip < mPanels; ip++)
                             {
@@ -226,20 +305,63 @@ internal static class BlockedGemm
         }
         else
         {
-            // op(A)(i, p) = a[i·lda + p]: read each row contiguously, scatter with stride MR.
+            // op(A)(i, p) = a[i·lda + p]: a transpose. With MR = 8, 8x8 blocks go through registers (Transpose8Rows);
+            // the remaining depth, and other MR, read each row contiguously and scatter with stride MR.
+            int done = 0;
+            if (MR == 8 && Avx.IsSupported)
+            {
+                done = kc & ~7;
+                for (int p = 0; p < done; p += 8)
+                    Transpose8Rows(a + (long)i0 * lda + p0 + p, lda, mr, dst + p * 8, 8);
+                if (done == kc) return;
+            }
             for (int r = 0; r < mr; r++)
             {
                 float* src = a + (long)(i0 + r) * lda + p0;
                 float* d = dst + r;
-                for (int p = 0; p < kc; p++) d[p * MR] = src[p];
+                for (int p = done; p < kc; p++) d[p * MR] = src[p];
             }
             for (int r = mr; r < MR; r++)
-                for (int p = 0; p < kc; p++) dst[p * MR + r] = 0;
+                for (int p = done; p < kc; p++) dst[p * MR + r] = 0;
+            return;
         }
     }
 
+    /// <summary>
+    /// Transposes an 8 (rows, stride <paramref name="ld"/>; rows ≥ <paramref name="rows"/> read as zero) x 8 (contiguous)
+    /// block into 8 vectors of 8: output vector q (at dst + q·dstStride) holds element q of every row.
+    /// </summary>
+    private static unsafe void Transpose8Rows(float* src, int ld, int rows, float* dst, int dstStride)
+    {
+        Vector256<float> z = Vector256<float>.Zero;
+        var r0 = rows > 0 ? Avx.LoadVector256(src) : z;
+        var r1 = rows > 1 ? Avx.LoadVector256(src + ld) : z;
+        var r2 = rows > 2 ? Avx.LoadVector256(src + 2L * ld) : z;
+        var r3 = rows > 3 ? Avx.LoadVector256(src + 3L * ld) : z;
+        var r4 = rows > 4 ? Avx.LoadVector256(src + 4L * ld) : z;
+        var r5 = rows > 5 ? Avx.LoadVector256(src + 5L * ld) : z;
+        var r6 = rows > 6 ? Avx.LoadVector256(src + 6L * ld) : z;
+        var r7 = rows > 7 ? Avx.LoadVector256(src + 7L * ld) : z;
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Permute2x128(u0, u4, 0x20).Store(dst);
+        Avx.Permute2x128(u1, u5, 0x20).Store(dst + dstStride);
+        Avx.Permute2x128(u2, u6, 0x20).Store(dst + 2L * dstStride);
+        Avx.Permute2x128(u3, u7, 0x20).Store(dst + 3L * dstStride);
+        Avx.Permute2x128(u0, u4, 0x31).Store(dst + 4L * dstStride);
+        Avx.Permute2x128(u1, u5, 0x31).Store(dst + 5L * dstStride);
+        Avx.Permute2x128(u2, u6, 0x31).Store(dst + 6L * dstStride);
+        Avx.Permute2x128(u3, u7, 0x31).Store(dst + 7L * dstStride);
+    }
+
     /// <summary>Packs columns [j0, j0 + nr) x depth [p0, p0 + kc) of op(B) as [p][NR], zero padding columns nr..NR.</summary>
-    private static unsafe void PackB(float* b, int ldb, bool transB, int p0, int kc, int j0, int nr, int NR, float* dst)
+    internal static unsafe void PackB(float* b, int ldb, bool transB, int p0, int kc, int j0, int nr, int NR, float* dst)
     {
         if (!transB)
         {
@@ -259,15 +381,25 @@ internal static class BlockedGemm
         }
         else
         {
-            // op(B)(p, j) = b[j·ldb + p]: read each row of B contiguously, scatter with stride NR.
+            // op(B)(p, j) = b[j·ldb + p]: a transpose. With NR a multiple of 8, 8x8 blocks go through registers (groups
+            // of 8 columns j, 8 depths p at a time); the remaining depth reads each row contiguously and scatters with stride NR.
+            int done = 0;
+            if (NR % 8 == 0 && Avx.IsSupported)
+            {
+                done = kc & ~7;
+                for (int p = 0; p < done; p += 8)
+                    for (int jg = 0; jg < NR; jg += 8)
+                        Transpose8Rows(b + (long)(j0 + jg) * ldb + p0 + p, ldb, Math.Clamp(nr - jg, 0, 8), dst + p * NR + jg, NR);
+                if (done == kc) return;
+            }
             for (int j = 0; j < nr; j++)
             {
                 float* src = b + (long)(j0 + j) * ldb + p0;
                 float* d = dst + j;
-                for (int p = 0; p < kc; p++) d[p * NR] = src[p];
+                for (int p = done; p < kc; p++) d[p * NR] = src[p];
             }
             for (int j = nr; j < NR; j++)
-                for (int p = 0; p < kc; p++) dst[p * NR + j] = 0;
+                for (int p = done; p < kc; p++) dst[p * NR + j] = 0;
         }
     }
 
