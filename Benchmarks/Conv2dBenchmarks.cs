@@ -49,6 +49,15 @@ public class Conv2dBenchmarks
     [ParamsSource(nameof(Cases))]
     public ConvCase Case { get; set; } = null!;
 
+    /// <summary>Thread counts: CONVENGINE_BENCH_THREADS (comma-separated, e.g. "1,2" for the scaling table), default all cores.</summary>
+    public static IEnumerable<int> ThreadCounts() =>
+        (Environment.GetEnvironmentVariable("CONVENGINE_BENCH_THREADS") ?? Environment.ProcessorCount.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse);
+
+    /// <summary>Threads of the CPU device.</summary>
+    [ParamsSource(nameof(ThreadCounts))]
+    public int Threads { get; set; }
+
     /// <summary>Forward floating-point operations of the current case (for a GFLOP/s column); backward does twice as many.</summary>
     public double Flops => Case.Flops;
 
@@ -57,7 +66,7 @@ public class Conv2dBenchmarks
     public void Setup()
     {
         var c = Case;
-        var device = CpuDevice.Default;
+        var device = new CpuDevice(Threads);
         _conv = new Conv2d(c.Cin, c.Cout, c.Kernel, c.Stride, c.Padding, device: device, seed: 42);
         _conv.ReuseBuffers(); // as in training: y and dX are written into the layer's buffers, not fresh memory
         var rng = new Random(7);
