@@ -325,7 +325,7 @@ public abstract unsafe class GpuDevice : IDevice
     /// <inheritdoc/>
     public void Im2ColBatch(Tensor x, int firstImage, int images, in ConvGeometry g, Tensor col)
     {
-        int per = CheckBatch(x, firstImage, images, g, col, nameof(x), nameof(col));
+        int per = DeviceArgs.Batch(x, firstImage, images, g, col, nameof(x), nameof(col));
         if (images == 0 || g.ColRows == 0 || g.ColCols == 0) return;
         Run("im2col", g.ColRows * images * g.ColCols, ConvArgs(B(x, nameof(x)), B(col, nameof(col)), firstImage * per, g, offsetSecond: false, images));
     }
@@ -333,7 +333,7 @@ public abstract unsafe class GpuDevice : IDevice
     /// <inheritdoc/>
     public void Col2ImBatch(Tensor col, in ConvGeometry g, Tensor dX, int firstImage, int images)
     {
-        int per = CheckBatch(dX, firstImage, images, g, col, nameof(dX), nameof(col));
+        int per = DeviceArgs.Batch(dX, firstImage, images, g, col, nameof(dX), nameof(col));
         if (images == 0 || per == 0) return;
         Run("col2im", images * per, ConvArgs(B(col, nameof(col)), B(dX, nameof(dX)), firstImage * per, g, offsetSecond: true, images));
     }
@@ -341,28 +341,9 @@ public abstract unsafe class GpuDevice : IDevice
     /// <inheritdoc/>
     public void SwapAxes(Tensor x, int xOffset, int rows, int cols, int inner, Tensor y, int yOffset)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(rows);
-        ArgumentOutOfRangeException.ThrowIfNegative(cols);
-        ArgumentOutOfRangeException.ThrowIfNegative(inner);
-        ArgumentOutOfRangeException.ThrowIfNegative(xOffset);
-        ArgumentOutOfRangeException.ThrowIfNegative(yOffset);
-        long len = (long)rows * cols * inner;
-        Need(x, xOffset + len, nameof(x));
-        Need(y, yOffset + len, nameof(y));
-        if (ReferenceEquals(x.Buffer, y.Buffer) && xOffset < yOffset + len && yOffset < xOffset + len)
-            throw new ArgumentException($"SwapAxes needs x and y not to overlap, but both are the same buffer at offsets {xOffset} and {yOffset} with {len} elements each.", nameof(y));
+        long len = DeviceArgs.Swap(x, xOffset, rows, cols, inner, y, yOffset);
         if (len == 0) return;
         Run("swap_axes", (int)len, B(x, nameof(x)), xOffset, B(y, nameof(y)), yOffset, rows, cols, inner);
-    }
-
-    private static int CheckBatch(Tensor images4d, int firstImage, int images, in ConvGeometry g, Tensor col, string imagesArg, string colArg)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(firstImage);
-        ArgumentOutOfRangeException.ThrowIfNegative(images);
-        int per = g.Channels * g.Height * g.Width;
-        Need(images4d, (long)(firstImage + images) * per, imagesArg);
-        Need(col, (long)g.ColRows * images * g.ColCols, colArg);
-        return per;
     }
 
     /// <inheritdoc/>

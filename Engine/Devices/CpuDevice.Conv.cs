@@ -18,7 +18,7 @@ public sealed partial class CpuDevice
     /// <inheritdoc/>
     public override void Im2ColBatch(Tensor x, int firstImage, int images, in ConvGeometry g, Tensor col)
     {
-        int per = CheckBatch(x, firstImage, images, g, col, nameof(x), nameof(col));
+        int per = DeviceArgs.Batch(x, firstImage, images, g, col, nameof(x), nameof(col));
         if (images == 0) return;
         float[] xs = A(x), cs = A(col);
         int xBase = firstImage * per;
@@ -87,7 +87,7 @@ public sealed partial class CpuDevice
     /// <inheritdoc/>
     public override void Col2ImBatch(Tensor col, in ConvGeometry g, Tensor dX, int firstImage, int images)
     {
-        int per = CheckBatch(dX, firstImage, images, g, col, nameof(dX), nameof(col));
+        int per = DeviceArgs.Batch(dX, firstImage, images, g, col, nameof(dX), nameof(col));
         if (images == 0) return;
         float[] cs = A(col), xs = A(dX);
         int xBase = firstImage * per;
@@ -141,7 +141,7 @@ public sealed partial class CpuDevice
     /// <inheritdoc/>
     public override void SwapAxes(Tensor x, int xOffset, int rows, int cols, int inner, Tensor y, int yOffset)
     {
-        long len = CheckSwap(x, xOffset, rows, cols, inner, y, yOffset);
+        long len = DeviceArgs.Swap(x, xOffset, rows, cols, inner, y, yOffset);
         if (len == 0) return;
         float[] xs = A(x), ys = A(y);
         // Item i copies row i of x (cols runs of inner values) to its cols destinations; rows write disjoint runs.

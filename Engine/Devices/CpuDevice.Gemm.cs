@@ -31,12 +31,7 @@ public sealed partial class CpuDevice
     internal void GemmIm2Col(int m, int k, Tensor a, int aOffset, int lda, Tensor x, int firstImage, int images, in ConvGeometry g,
                              int rowOffset, float beta, Tensor c, int cOffset, int ldc)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(firstImage);
-        ArgumentOutOfRangeException.ThrowIfNegative(images);
-        int per = g.Channels * g.Height * g.Width;
-        NeedLength(x, (long)(firstImage + images) * per, nameof(x));
-        if (rowOffset < 0 || rowOffset + k > g.ColRows)
-            throw new ArgumentOutOfRangeException(nameof(rowOffset), rowOffset, $"Rows [{rowOffset}, {rowOffset + k}) are not inside the {g.ColRows} rows of the column matrix.");
+        int per = CheckIm2ColView(x, firstImage, images, g, rowOffset, k);
         int n = images * g.ColCols;
         if (m == 0 || n == 0) return;
         NeedGemmMatrix(c, cOffset, ldc, m, n, nameof(c), nameof(ldc));
@@ -51,17 +46,24 @@ public sealed partial class CpuDevice
     internal void GemmIm2ColT(int m, int n, Tensor a, int aOffset, int lda, Tensor x, int firstImage, int images, in ConvGeometry g,
                               int rowOffset, float beta, Tensor c, int cOffset, int ldc)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(firstImage);
-        ArgumentOutOfRangeException.ThrowIfNegative(images);
-        int per = g.Channels * g.Height * g.Width;
-        NeedLength(x, (long)(firstImage + images) * per, nameof(x));
-        if (rowOffset < 0 || rowOffset + n > g.ColRows)
-            throw new ArgumentOutOfRangeException(nameof(rowOffset), rowOffset, $"Rows [{rowOffset}, {rowOffset + n}) are not inside the {g.ColRows} rows of the column matrix.");
+        int per = CheckIm2ColView(x, firstImage, images, g, rowOffset, n);
         int k = images * g.ColCols;
         if (m == 0 || n == 0) return;
         NeedGemmMatrix(c, cOffset, ldc, m, n, nameof(c), nameof(ldc));
         if (k > 0) NeedGemmMatrix(a, aOffset, lda, m, k, nameof(a), nameof(lda));
         BlockedGemm.GemmIm2ColT(this, m, n, 1f, A(a), aOffset, lda, A(x), firstImage * per, images, g, rowOffset, beta, A(c), cOffset, ldc);
+    }
+
+    /// <summary>Checks the images and the row range [rowOffset, rowOffset + rows) of an implicit im2col view; returns C·H·W.</summary>
+    private static int CheckIm2ColView(Tensor x, int firstImage, int images, in ConvGeometry g, int rowOffset, int rows)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstImage);
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
+        int per = g.Channels * g.Height * g.Width;
+        NeedLength(x, (long)(firstImage + images) * per, nameof(x));
+        if (rowOffset < 0 || rowOffset + rows > g.ColRows)
+            throw new ArgumentOutOfRangeException(nameof(rowOffset), rowOffset, $"Rows [{rowOffset}, {rowOffset + rows}) are not inside the {g.ColRows} rows of the column matrix.");
+        return per;
     }
 
     /// <summary>Checks that a rows x cols row-major matrix at <paramref name="offset"/> with leading dimension <paramref name="ld"/> lies inside <paramref name="t"/>.</summary>

@@ -137,49 +137,22 @@ public abstract class HostDevice : IDevice
     /// <inheritdoc/>
     public virtual void Im2ColBatch(Tensor x, int firstImage, int images, in ConvGeometry g, Tensor col)
     {
-        int per = CheckBatch(x, firstImage, images, g, col, nameof(x), nameof(col));
+        int per = DeviceArgs.Batch(x, firstImage, images, g, col, nameof(x), nameof(col));
         NaiveConv.Im2ColBatch(S(x).Slice(firstImage * per, images * per), images, g, S(col));
     }
 
     /// <inheritdoc/>
     public virtual void Col2ImBatch(Tensor col, in ConvGeometry g, Tensor dX, int firstImage, int images)
     {
-        int per = CheckBatch(dX, firstImage, images, g, col, nameof(dX), nameof(col));
+        int per = DeviceArgs.Batch(dX, firstImage, images, g, col, nameof(dX), nameof(col));
         NaiveConv.Col2ImBatch(S(col), images, g, S(dX).Slice(firstImage * per, images * per));
     }
 
     /// <inheritdoc/>
     public virtual void SwapAxes(Tensor x, int xOffset, int rows, int cols, int inner, Tensor y, int yOffset)
     {
-        long len = CheckSwap(x, xOffset, rows, cols, inner, y, yOffset);
+        long len = DeviceArgs.Swap(x, xOffset, rows, cols, inner, y, yOffset);
         NaiveConv.SwapAxes(S(x).Slice(xOffset, (int)len), rows, cols, inner, S(y).Slice(yOffset, (int)len));
-    }
-
-    /// <summary>Validates a batched im2col/col2im call; returns the elements per image (C·H·W).</summary>
-    protected static int CheckBatch(Tensor images4d, int firstImage, int images, in ConvGeometry g, Tensor col, string imagesArg, string colArg)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(firstImage);
-        ArgumentOutOfRangeException.ThrowIfNegative(images);
-        int per = g.Channels * g.Height * g.Width;
-        NeedLength(images4d, (long)(firstImage + images) * per, imagesArg);
-        NeedLength(col, (long)g.ColRows * images * g.ColCols, colArg);
-        return per;
-    }
-
-    /// <summary>Validates a <see cref="SwapAxes"/> call; returns the block length rows·cols·inner.</summary>
-    protected static long CheckSwap(Tensor x, int xOffset, int rows, int cols, int inner, Tensor y, int yOffset)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(rows);
-        ArgumentOutOfRangeException.ThrowIfNegative(cols);
-        ArgumentOutOfRangeException.ThrowIfNegative(inner);
-        ArgumentOutOfRangeException.ThrowIfNegative(xOffset);
-        ArgumentOutOfRangeException.ThrowIfNegative(yOffset);
-        long len = (long)rows * cols * inner;
-        NeedLength(x, xOffset + len, nameof(x));
-        NeedLength(y, yOffset + len, nameof(y));
-        if (ReferenceEquals(x.Buffer, y.Buffer) && xOffset < yOffset + len && yOffset < xOffset + len)
-            throw new ArgumentException($"SwapAxes needs x and y not to overlap, but both are the same buffer at offsets {xOffset} and {yOffset} with {len} elements each.", nameof(y));
-        return len;
     }
 
     /// <inheritdoc/>

@@ -11,67 +11,96 @@ using System.Runtime.CompilerServices;
 
 namespace ConvEngine.Kernels.Gemm;
 
+/// <summary>
+/// The walk both im2col views share: consecutive columns of the batched im2col matrix split into runs that lie in one
+/// output row of one image (found once per panel), and one im2col row filled over those runs from the images.
+/// </summary>
+internal static class Im2ColRuns
+{
+    /// <summary>Ints per run: start in the panel, length, image offset (b·C·H·W), oh, first ow.</summary>
+    public const int Stride = 5;
+
+    /// <summary>An upper bound on the runs of <paramref name="count"/> consecutive columns.</summary>
+    public static int Max(in ConvGeometry g, int count) => count / Math.Max(1, g.OutW) + 2;
+
+    /// <summary>Splits columns [first, first + count) into runs; returns how many.</summary>
+    public static int Build(in ConvGeometry g, int first, int count, Span<int> runs)
+    {
+        int outW = g.OutW, cols = g.OutH * outW, imageLen = g.Channels * g.Height * g.Width, n = 0;
+        int b = first / cols, rem = first % cols, oh = rem / outW, ow = rem % outW;
+        for (int filled = 0; filled < count;)
+        {
+            int len = Math.Min(count - filled, outW - ow);
+            var r = runs.Slice(n++ * Stride, Stride);
+            r[0] = filled; r[1] = len; r[2] = b * imageLen; r[3] = oh; r[4] = ow;
+            filled += len;
+            ow = 0;
+            if (++oh == g.OutH) { oh = 0; b++; }
+        }
+        return n;
+    }
+
+    /// <summary>
+    /// Writes im2col row <paramref name="row"/> over the runs into dst: per run "zeros | copy | zeros", the copy being the
+    /// taps of kernel offset (kh, kw) of channel c that land inside the image (a memcpy for stride 1).
+    /// </summary>
+    public static unsafe void FillRow(float* x0, in ConvGeometry g, int row, int* runs, int count, float* dst)
+    {
+        // Geometry in locals: this runs once per depth step of every panel.
+        int kernelW = g.KernelW, taps = g.KernelH * kernelW, width = g.Width, height = g.Height, plane = height * width;
+        int strideH = g.StrideH, strideW = g.StrideW;
+        int c = row / taps, t = row % taps, kh = t / kernelW, kw = t % kernelW;
+        int offH = kh * g.DilationH - g.PadH, offW = kw * g.DilationW - g.PadW;
+        var (lo, hi) = CpuDevice.ValidRange(offW, strideW, width, g.OutW);
+        float* xc = x0 + (long)c * plane + offW;
+        for (int* run = runs, end = runs + count * Stride; run < end; run += Stride)
+        {
+            int len = run[1], ow0 = run[4];
+            float* dr = dst + run[0];
+            int ih = run[3] * strideH + offH;
+            int a = Math.Max(ow0, lo), e = Math.Min(ow0 + len, hi);
+            if ((uint)ih >= (uint)height || a >= e) { Clear(dr, len); continue; }
+            if (a > ow0) Clear(dr, a - ow0);
+            float* src = xc + run[2] + (long)ih * width + a * strideW;
+            float* dd = dr + (a - ow0);
+            if (strideW == 1) Unsafe.CopyBlockUnaligned(dd, src, (uint)((e - a) * sizeof(float)));
+            else for (int j = 0, s = 0; j < e - a; j++, s += strideW) dd[j] = src[s];
+            if (e < ow0 + len) Clear(dr + (e - ow0), ow0 + len - e);
+        }
+    }
+
+    /// <summary>Zeroes n floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Clear(float* p, int n) => Unsafe.InitBlockUnaligned(p, 0, (uint)(n * sizeof(float)));
+}
+
 /// <summary>The im2col view of consecutive images at <c>x</c> (element 0 of the chunk's first image) as a GEMM B operand.</summary>
 internal readonly struct Im2ColB(nint x, ConvGeometry g, int rowOffset) : IBSource
 {
     public unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst)
     {
-        int outW = g.OutW, cols = g.OutH * outW, plane = g.Height * g.Width, imageLen = g.Channels * plane, taps = g.KernelH * g.KernelW;
-        // Runs of the panel's columns: (start in the panel, length, image·imageLen, oh, first ow).
-        int maxRuns = nr / Math.Max(1, outW) + 2;
-        Span<int> runs = maxRuns * 5 <= 512 ? stackalloc int[maxRuns * 5] : new int[maxRuns * 5];
-        int count = 0;
-        {
-            int b = j0 / cols, rem = j0 % cols, oh = rem / outW, ow = rem % outW;
-            for (int filled = 0; filled < nr;)
+        int max = Im2ColRuns.Max(g, nr) * Im2ColRuns.Stride;
+        Span<int> runs = max <= 512 ? stackalloc int[max] : new int[max];
+        int count = Im2ColRuns.Build(g, j0, nr, runs);
+        var geo = g;
+        fixed (int* rp = runs)
+            for (int p = 0; p < kc; p++)
             {
-                int len = Math.Min(nr - filled, outW - ow);
-                runs[count * 5] = filled; runs[count * 5 + 1] = len; runs[count * 5 + 2] = b * imageLen;
-                runs[count * 5 + 3] = oh; runs[count * 5 + 4] = ow;
-                count++;
-                filled += len;
-                ow = 0;
-                if (++oh == g.OutH) { oh = 0; b++; }
+                float* d = dst + (long)p * NR;
+                Im2ColRuns.FillRow((float*)x, geo, rowOffset + p0 + p, rp, count, d);
+                if (nr < NR) Im2ColRuns.Clear(d + nr, NR - nr);
             }
-        }
-        float* x0 = (float*)x;
-        for (int p = 0; p < kc; p++)
-        {
-            int row = rowOffset + p0 + p;
-            int c = row / taps, t = row % taps, kh = t / g.KernelW, kw = t % g.KernelW;
-            int offH = kh * g.DilationH - g.PadH, offW = kw * g.DilationW - g.PadW;
-            var (lo, hi) = CpuDevice.ValidRange(offW, g.StrideW, g.Width, outW);
-            float* d = dst + (long)p * NR;
-            for (int r = 0; r < count; r++)
-            {
-                int start = runs[r * 5], len = runs[r * 5 + 1], oh = runs[r * 5 + 3], ow0 = runs[r * 5 + 4];
-                float* dr = d + start;
-                int ih = oh * g.StrideH + offH;
-                int a = Math.Max(ow0, lo), e = Math.Min(ow0 + len, hi);
-                if ((uint)ih >= (uint)g.Height || a >= e) { Clear(dr, len); continue; }
-                if (a > ow0) Clear(dr, a - ow0);
-                float* src = x0 + runs[r * 5 + 2] + (long)c * plane + (long)ih * g.Width + a * g.StrideW + offW;
-                float* dd = dr + (a - ow0);
-                if (g.StrideW == 1) Unsafe.CopyBlockUnaligned(dd, src, (uint)((e - a) * sizeof(float)));
-                else for (int j = 0, s = 0; j < e - a; j++, s += g.StrideW) dd[j] = src[s];
-                if (e < ow0 + len) Clear(dr + (e - ow0), ow0 + len - e);
-            }
-            if (nr < NR) Clear(d + nr, NR - nr);
-        }
     }
 
     public unsafe float* InPlace(int p0, int j, out int stride) =>
         throw new NotSupportedException("An im2col view cannot be read in place.");
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Clear(float* p, int n) => Unsafe.InitBlockUnaligned(p, 0, (uint)(n * sizeof(float)));
 }
 
 /// <summary>
 /// The transposed im2col view (op(B) = colᵀ: depth p runs over the chunk's output pixels b·OH·OW + oh·OW + ow, column j over
 /// im2col rows rowOffset + j) as a GEMM B operand: the weight gradient dW = dY'·colᵀ without the column matrix.
-/// Each of the panel's NR rows of col is gathered over the kc pixels into a per-thread row buffer (runs along output rows,
-/// as in <see cref="Im2ColB"/>), then moved into the [p][NR] panel with 8x8 register transposes.
+/// Each of the panel's NR rows of col is filled over the kc pixels into a per-thread row buffer, then moved into the
+/// [p][NR] panel with 8x8 register transposes (the transposing PackB).
 /// </summary>
 internal readonly struct Im2ColTB(nint x, ConvGeometry g, int rowOffset) : IBSource
 {
@@ -79,61 +108,27 @@ internal readonly struct Im2ColTB(nint x, ConvGeometry g, int rowOffset) : IBSou
 
     public unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst)
     {
-        int outW = g.OutW, cols = g.OutH * outW, plane = g.Height * g.Width, imageLen = g.Channels * plane, taps = g.KernelH * g.KernelW;
         int stride = (kc + 7) & ~7; // row length in the buffer, padded to whole 8x8 blocks
         int need = NR * stride;
         var rows = t_rows is { } tr && tr.Length >= need ? tr : (t_rows = GC.AllocateUninitializedArray<float>(Math.Max(need, 1 << 14), pinned: true));
-        int maxRuns = kc / Math.Max(1, outW) + 2;
-        Span<int> runs = maxRuns * 5 <= 1024 ? stackalloc int[maxRuns * 5] : new int[maxRuns * 5];
-        int count = 0;
-        {
-            int b = p0 / cols, rem = p0 % cols, oh = rem / outW, ow = rem % outW;
-            for (int filled = 0; filled < kc;)
-            {
-                int len = Math.Min(kc - filled, outW - ow);
-                runs[count * 5] = filled; runs[count * 5 + 1] = len; runs[count * 5 + 2] = b * imageLen;
-                runs[count * 5 + 3] = oh; runs[count * 5 + 4] = ow;
-                count++;
-                filled += len;
-                ow = 0;
-                if (++oh == g.OutH) { oh = 0; b++; }
-            }
-        }
-        float* x0 = (float*)x;
+        int max = Im2ColRuns.Max(g, kc) * Im2ColRuns.Stride;
+        Span<int> runs = max <= 1024 ? stackalloc int[max] : new int[max];
+        int count = Im2ColRuns.Build(g, p0, kc, runs);
+        var geo = g;
+        fixed (int* rp = runs)
         fixed (float* rb = rows)
         {
             for (int jj = 0; jj < NR; jj++)
             {
                 float* d = rb + (long)jj * stride;
-                if (jj >= nr) { Clear(d, stride); continue; }
-                int row = rowOffset + j0 + jj;
-                int c = row / taps, t = row % taps, kh = t / g.KernelW, kw = t % g.KernelW;
-                int offH = kh * g.DilationH - g.PadH, offW = kw * g.DilationW - g.PadW;
-                var (lo, hi) = CpuDevice.ValidRange(offW, g.StrideW, g.Width, outW);
-                for (int r = 0; r < count; r++)
-                {
-                    int start = runs[r * 5], len = runs[r * 5 + 1], oh = runs[r * 5 + 3], ow0 = runs[r * 5 + 4];
-                    float* dr = d + start;
-                    int ih = oh * g.StrideH + offH;
-                    int a = Math.Max(ow0, lo), e = Math.Min(ow0 + len, hi);
-                    if ((uint)ih >= (uint)g.Height || a >= e) { Clear(dr, len); continue; }
-                    if (a > ow0) Clear(dr, a - ow0);
-                    float* src = x0 + runs[r * 5 + 2] + (long)c * plane + (long)ih * g.Width + a * g.StrideW + offW;
-                    float* dd = dr + (a - ow0);
-                    if (g.StrideW == 1) Unsafe.CopyBlockUnaligned(dd, src, (uint)((e - a) * sizeof(float)));
-                    else for (int j = 0, s = 0; j < e - a; j++, s += g.StrideW) dd[j] = src[s];
-                    if (e < ow0 + len) Clear(dr + (e - ow0), ow0 + len - e);
-                }
-                if (stride > kc) Clear(d + kc, stride - kc);
+                if (jj >= nr) { Im2ColRuns.Clear(d, stride); continue; }
+                Im2ColRuns.FillRow((float*)x, geo, rowOffset + j0 + jj, rp, count, d);
+                if (stride > kc) Im2ColRuns.Clear(d + kc, stride - kc);
             }
-            // rows [jj][p] → panel [p][jj]: a transposing pack of a full NR x stride block (PackB with op(B) = Bᵀ).
             BlockedGemm.PackB(rb, stride, true, 0, kc, 0, NR, NR, dst);
         }
     }
 
     public unsafe float* InPlace(int p0, int j, out int stride) =>
         throw new NotSupportedException("An im2col view cannot be read in place.");
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Clear(float* p, int n) => Unsafe.InitBlockUnaligned(p, 0, (uint)(n * sizeof(float)));
 }
