@@ -1,12 +1,39 @@
-// CPU against the OpenCL backend (PoCL here, a GPU elsewhere) on the same work, by batch size: GEMM on square sizes and
-// Conv2d forward/backward on two reference shapes at batch 1, 8 and 32. Each measured method waits for the device. On the
-// project's machine PoCL compiles the kernels for the same two CPU cores, so the OpenCL column measures a correctness
-// backend; the table in docs/gpu.md says so. Run:
-//   dotnet run -c Release --project Benchmarks -- --filter '*DeviceComparison*' --job short
+// CPU against a GPU backend on the same work, by batch size: GEMM on square sizes and Conv2d forward/backward on two
+// reference shapes at batch 1, 8 and 32. Each measured method waits for the device. The second device is OpenCL device 0
+// unless CONVENGINE_BENCH_DEVICE names another (opencl:N, cuda, cuda:N). On the project's machine OpenCL is PoCL compiling
+// the kernels for the same two CPU cores, so that column measures a correctness backend; the table in docs/gpu.md says so.
+// Run:
+//   dotnet run -c Release --project Benchmarks -- --filter '*DeviceGemm*' '*DeviceConv*' --job short
+//   CONVENGINE_BENCH_DEVICE=cuda dotnet run -c Release --project Benchmarks -- --filter '*Device*' --job short   # on a GPU machine
 using BenchmarkDotNet.Attributes;
+using ConvEngine.Gpu;
 using ConvEngine.NN;
 
 namespace ConvEngine.Benchmarks;
+
+/// <summary>Device helpers shared by the device benchmarks.</summary>
+internal static class GpuBench
+{
+    /// <summary>"cpu" and the GPU device under test (CONVENGINE_BENCH_DEVICE, default "opencl").</summary>
+    public static IEnumerable<string> Devices() => ["cpu", Environment.GetEnvironmentVariable("CONVENGINE_BENCH_DEVICE") ?? "opencl"];
+
+    public static float[] Rand(Random rng, int length)
+    {
+        var a = new float[length];
+        for (int i = 0; i < a.Length; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
+        return a;
+    }
+
+    public static void Sync(IDevice device)
+    {
+        if (device is GpuDevice g) g.Synchronize();
+    }
+
+    public static void Close(IDevice device)
+    {
+        if (device is GpuDevice g) g.Dispose();
+    }
+}
 
 /// <summary>GEMM (n³) on each device.</summary>
 public class DeviceGemmBenchmarks
@@ -14,9 +41,12 @@ public class DeviceGemmBenchmarks
     private IDevice _device = null!;
     private Tensor _a = null!, _b = null!, _c = null!;
 
-    /// <summary>cpu, or an OpenCL/CUDA device name accepted by <c>Devices.Parse</c>.</summary>
-    [Params("cpu", "opencl")]
+    /// <summary>cpu, or the GPU device name (accepted by <c>Devices.Parse</c>) from <see cref="GpuBench.Devices"/>.</summary>
+    [ParamsSource(nameof(Devices))]
     public string Device { get; set; } = "cpu";
+
+    /// <summary>The devices compared.</summary>
+    public static IEnumerable<string> Devices() => GpuBench.Devices();
 
     /// <summary>The square sizes.</summary>
     public static IEnumerable<GemmShape> Shapes() => [new(256, 256, 256, "256"), new(512, 512, 512, "512"), new(1024, 1024, 1024, "1024")];
@@ -58,9 +88,12 @@ public class DeviceConvBenchmarks
     private Conv2d _conv = null!;
     private Tensor _x = null!, _dY = null!;
 
-    /// <summary>cpu, or an OpenCL/CUDA device name accepted by <c>Devices.Parse</c>.</summary>
-    [Params("cpu", "opencl")]
+    /// <summary>cpu, or the GPU device name (accepted by <c>Devices.Parse</c>) from <see cref="GpuBench.Devices"/>.</summary>
+    [ParamsSource(nameof(Devices))]
     public string Device { get; set; } = "cpu";
+
+    /// <summary>The devices compared.</summary>
+    public static IEnumerable<string> Devices() => GpuBench.Devices();
 
     /// <summary>Two reference shapes at batch 1, 8 and 32 (the batch is part of the case name).</summary>
     public static IEnumerable<ConvCase> Cases() =>
