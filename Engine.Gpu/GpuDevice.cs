@@ -110,11 +110,7 @@ public abstract unsafe class GpuDevice : IDevice
         ? g.Handle
         : throw new ArgumentException($"Buffer of {b.Length} elements on {b.Device.Name} is not a live buffer of this device.", arg);
 
-    private static void Need(Tensor t, long length, string arg)
-    {
-        if (t.Length < length)
-            throw new ArgumentException($"Tensor {arg} {t.ShapeString} has {t.Length} elements but the operation needs {length}.", arg);
-    }
+    private static void Need(Tensor t, long length, string arg) => DeviceArgs.NeedLength(t, length, arg);
 
     private static void Range(DeviceBuffer b, long offset, long length, string arg)
     {
@@ -317,10 +313,18 @@ public abstract unsafe class GpuDevice : IDevice
             : [first, offset, second, g.Channels, g.Height, g.Width, g.KernelH, g.KernelW, g.StrideH, g.StrideW, g.PadH, g.PadW, g.DilationH, g.DilationW, g.OutH, g.OutW, images];
 
     /// <inheritdoc/>
-    public void Im2Col(Tensor x, int image, in ConvGeometry g, Tensor col) => Im2ColBatch(x, image, 1, g, col);
+    public void Im2Col(Tensor x, int image, in ConvGeometry g, Tensor col)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(image);
+        Im2ColBatch(x, image, 1, g, col);
+    }
 
     /// <inheritdoc/>
-    public void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image) => Col2ImBatch(col, g, dX, image, 1);
+    public void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(image);
+        Col2ImBatch(col, g, dX, image, 1);
+    }
 
     /// <inheritdoc/>
     public void Im2ColBatch(Tensor x, int firstImage, int images, in ConvGeometry g, Tensor col)

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using ConvEngine.Kernels.Gemm;
 using ConvEngine.Reference;
 
 namespace ConvEngine;
@@ -13,7 +14,11 @@ namespace ConvEngine;
 public sealed partial class CpuDevice
 {
     /// <inheritdoc/>
-    public override void Im2Col(Tensor x, int image, in ConvGeometry g, Tensor col) => Im2ColBatch(x, image, 1, g, col);
+    public override void Im2Col(Tensor x, int image, in ConvGeometry g, Tensor col)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(image);
+        Im2ColBatch(x, image, 1, g, col);
+    }
 
     /// <inheritdoc/>
     public override void Im2ColBatch(Tensor x, int firstImage, int images, in ConvGeometry g, Tensor col)
@@ -35,38 +40,22 @@ public sealed partial class CpuDevice
     }
 
     // The KW rows of col for channel c = item / KH and kernel row kh = item % KH, in the columns of image b of the batch
-    // (col has images·OH·OW columns).
-    private static void Im2ColRows(float[] xs, int xBase, in ConvGeometry g, float[] cs, int b, int images, int item)
+    // (col has images·OH·OW columns; xBase is image b's first element). The row walk is the one the implicit-GEMM packers
+    // use (Kernels/Gemm/Im2ColB.cs): runs of one output row each, "zeros | copy | zeros".
+    private static unsafe void Im2ColRows(float[] xs, int xBase, in ConvGeometry g, float[] cs, int b, int images, int item)
     {
-        int c = item / g.KernelH, kh = item % g.KernelH;
-        int outH = g.OutH, outW = g.OutW, cols = outH * outW;
+        int c = item / g.KernelH, kh = item % g.KernelH, cols = g.OutH * g.OutW;
         long ld = (long)images * cols;
-        int plane = xBase + c * g.Height * g.Width;
-        for (int kw = 0; kw < g.KernelW; kw++)
-        {
-            int row = (c * g.KernelH + kh) * g.KernelW + kw;
-            var dst = cs.AsSpan((int)(row * ld + (long)b * cols), cols);
-            int offW = kw * g.DilationW - g.PadW;
-            var (lo, hi) = ValidRange(offW, g.StrideW, g.Width, outW);
-            int offH = kh * g.DilationH - g.PadH;
-            for (int oh = 0; oh < outH; oh++)
+        int max = Im2ColRuns.Max(g, cols) * Im2ColRuns.Stride;
+        Span<int> runs = max <= 512 ? stackalloc int[max] : new int[max];
+        int count = Im2ColRuns.Build(g, 0, cols, runs);
+        fixed (float* x0 = xs, c0 = cs)
+        fixed (int* rp = runs)
+            for (int kw = 0; kw < g.KernelW; kw++)
             {
-                var d = dst.Slice(oh * outW, outW);
-                int ih = oh * g.StrideH + offH;
-                if ((uint)ih >= (uint)g.Height || lo >= hi) { d.Clear(); continue; }
-                d.Slice(0, lo).Clear();
-                d.Slice(hi).Clear();
-                int src = plane + ih * g.Width + lo * g.StrideW + offW;
-                if (g.StrideW == 1)
-                    xs.AsSpan(src, hi - lo).CopyTo(d.Slice(lo));
-                else
-                {
-                    var s = xs.AsSpan(src, (hi - lo - 1) * g.StrideW + 1);
-                    var dd = d.Slice(lo, hi - lo);
-                    for (int j = 0, k = 0; j < dd.Length; j++, k += g.StrideW) dd[j] = s[k];
-                }
+                int row = (c * g.KernelH + kh) * g.KernelW + kw;
+                Im2ColRuns.FillRow(x0 + xBase, g, row, rp, count, c0 + row * ld + (long)b * cols);
             }
-        }
     }
 
     /// <summary>The output columns [lo, hi) whose tap o·stride + offset lies in [0, size).</summary>
@@ -82,7 +71,11 @@ public sealed partial class CpuDevice
     }
 
     /// <inheritdoc/>
-    public override void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image) => Col2ImBatch(col, g, dX, image, 1);
+    public override void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(image);
+        Col2ImBatch(col, g, dX, image, 1);
+    }
 
     /// <inheritdoc/>
     public override void Col2ImBatch(Tensor col, in ConvGeometry g, Tensor dX, int firstImage, int images)

@@ -23,11 +23,7 @@ public abstract class HostDevice : IDevice
         : throw new ArgumentException($"Tensor '{t.Name ?? "(unnamed)"}' {t.ShapeString} lives on {t.Device.Name}, not in host memory.");
 
     /// <summary>Throws <see cref="ArgumentException"/> naming <paramref name="arg"/> unless <paramref name="t"/> has at least <paramref name="length"/> elements.</summary>
-    protected static void NeedLength(Tensor t, long length, string arg)
-    {
-        if (t.Length < length)
-            throw new ArgumentException($"Tensor {arg} {t.ShapeString} has {t.Length} elements but the operation needs {length}.", arg);
-    }
+    protected static void NeedLength(Tensor t, long length, string arg) => DeviceArgs.NeedLength(t, length, arg);
 
     /// <inheritdoc/>
     public virtual DeviceBuffer Allocate(int length)
@@ -117,20 +113,16 @@ public abstract class HostDevice : IDevice
     /// <inheritdoc/>
     public virtual void Im2Col(Tensor x, int image, in ConvGeometry g, Tensor col)
     {
-        int per = g.Channels * g.Height * g.Width;
         ArgumentOutOfRangeException.ThrowIfNegative(image);
-        NeedLength(x, (long)(image + 1) * per, nameof(x));
-        NeedLength(col, (long)g.ColRows * g.ColCols, nameof(col));
+        int per = DeviceArgs.Batch(x, image, 1, g, col, nameof(x), nameof(col));
         NaiveConv.Im2Col(S(x).Slice(image * per, per), g, S(col));
     }
 
     /// <inheritdoc/>
     public virtual void Col2Im(Tensor col, in ConvGeometry g, Tensor dX, int image)
     {
-        int per = g.Channels * g.Height * g.Width;
         ArgumentOutOfRangeException.ThrowIfNegative(image);
-        NeedLength(dX, (long)(image + 1) * per, nameof(dX));
-        NeedLength(col, (long)g.ColRows * g.ColCols, nameof(col));
+        int per = DeviceArgs.Batch(dX, image, 1, g, col, nameof(dX), nameof(col));
         NaiveConv.Col2Im(S(col), g, S(dX).Slice(image * per, per));
     }
 

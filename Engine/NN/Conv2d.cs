@@ -196,8 +196,9 @@ public sealed class Conv2d : Module
         int nb = ImagesPerChunk(n, g);
         var ws = ConvWorkspace.For(Device);
         bool direct = IsDirect(g) && nb == 1;
-        var cpu = Device as CpuDevice; // the CPU packs im2col panels straight from x (implicit GEMM): no column matrix
-        var col = direct || cpu is not null || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
+        // On the CPU the GEMMs pack their im2col panels straight from x (implicit GEMM): no column matrix.
+        var implicitCpu = direct ? null : Device as CpuDevice;
+        var col = direct || implicitCpu is not null || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
         var yc = nb == 1 || n == 0 ? null : ws.Out((long)OutChannels * nb * cols);
         for (int b0 = 0; b0 < n; b0 += nb)
         {
@@ -210,8 +211,8 @@ public sealed class Conv2d : Module
             int cBase = bn == 1 ? b0 * outLen : 0;
             for (int grp = 0; grp < Groups; grp++)
             {
-                if (cpu is not null && !direct)
-                    cpu.GemmIm2Col(coutG, kg, Weight.Value, grp * coutG * kg, kg, xp, b0, bn, g, grp * kg, 0f, c, cBase + grp * coutG * ld, ld);
+                if (implicitCpu is not null)
+                    implicitCpu.GemmIm2Col(coutG, kg, Weight.Value, grp * coutG * kg, kg, xp, b0, bn, g, grp * kg, 0f, c, cBase + grp * coutG * ld, ld);
                 else
                     Device.Gemm(false, false, coutG, ld, kg, 1f, Weight.Value, grp * coutG * kg, kg, b, bBase + grp * kg * ld, ld,
                                 0f, c, cBase + grp * coutG * ld, ld);
@@ -242,12 +243,12 @@ public sealed class Conv2d : Module
         bool direct = IsDirect(g) && nb == 1;
         // CPU, stride 1: dX is itself a convolution, of dY with the flipped, transposed kernel (TransposedGeometry), run as
         // an implicit GEMM straight into dX; no dcol matrix and no col2im. Otherwise dcol = Wᵀ·dY and col2im.
-        var cpu = Device as CpuDevice;
-        var gT = cpu is not null && !direct && InChannels / Groups >= 4 ? TransposedGeometry(g) : (ConvGeometry?)null;
+        var implicitCpu = direct ? null : Device as CpuDevice;
+        var gT = implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g) : (ConvGeometry?)null;
         Tensor? wT = gT is null ? null : FlippedWeight();
         if (!direct && gT is null) Device.Fill(dXp, 0f); // col2im accumulates; the other paths overwrite dX
         var ws = ConvWorkspace.For(Device);
-        var col = direct || cpu is not null || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
+        var col = direct || implicitCpu is not null || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
         var dcol = direct || gT is not null || n == 0 ? null : ws.DCol((long)g.ColRows * nb * cols);
         var dyc = nb == 1 || n == 0 ? null : ws.Out((long)OutChannels * nb * cols);
         var dxc = gT is null || nb == 1 || n == 0 ? null : ws.DCol((long)imageLen * nb);
@@ -267,8 +268,8 @@ public sealed class Conv2d : Module
             {
                 int yOff = aBase + grp * coutG * ld;
                 // dW_g += dY_g · col_gᵀ (on the CPU with col packed straight from x)
-                if (cpu is not null && !direct)
-                    cpu.GemmIm2ColT(coutG, kg, a, yOff, ld, xp, b0, bn, g, grp * kg, 1f, Weight.Grad, grp * coutG * kg, kg);
+                if (implicitCpu is not null)
+                    implicitCpu.GemmIm2ColT(coutG, kg, a, yOff, ld, xp, b0, bn, g, grp * kg, 1f, Weight.Grad, grp * coutG * kg, kg);
                 else
                     Device.Gemm(false, true, coutG, kg, ld, 1f, a, yOff, ld, b, bBase + grp * kg * ld, ld,
                                 1f, Weight.Grad, grp * coutG * kg, kg);
@@ -277,7 +278,7 @@ public sealed class Conv2d : Module
                     // dX_g (Cin/G, bn·H·W) = W'_g · im2col'(dY)_g; one image: straight into dX, several: swapped in below.
                     var c = bn == 1 ? dXp : dxc!;
                     int ldx = bn * planeLen, cOff = bn == 1 ? b0 * imageLen + grp * cinG * planeLen : grp * cinG * ldx;
-                    cpu!.GemmIm2Col(cinG, kT, wT!, grp * cinG * kT, kT, dY, b0, bn, gt, grp * kT, 0f, c, cOff, ldx);
+                    implicitCpu!.GemmIm2Col(cinG, kT, wT!, grp * cinG * kT, kT, dY, b0, bn, gt, grp * kT, 0f, c, cOff, ldx);
                 }
                 else
                 {

@@ -46,6 +46,9 @@ internal interface IBSource
 {
     unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst);
 
+    /// <summary>Whether <see cref="InPlace"/> works: a matrix with op(B) = B.</summary>
+    bool CanReadInPlace { get; }
+
     /// <summary>For sources that can be read in place (a plain matrix): the address of op(B)(p0, j) and the row stride.</summary>
     unsafe float* InPlace(int p0, int j, out int stride);
 }
@@ -53,6 +56,8 @@ internal interface IBSource
 /// <summary>B is a row-major matrix (op(B) = B or Bᵀ) at <c>B0</c> with leading dimension <c>ldb</c>.</summary>
 internal readonly struct MatrixB(nint b0, int ldb, bool transB) : IBSource
 {
+    public bool CanReadInPlace => !transB;
+
     public unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst) => BlockedGemm.PackB((float*)b0, ldb, transB, p0, kc, j0, nr, NR, dst);
 
     public unsafe float* InPlace(int p0, int j, out int stride)
@@ -102,11 +107,22 @@ internal static class BlockedGemm
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) { ScaleC(m, n, beta, c, cOffset, ldc); return; }
         if ((long)m * n * k <= TinyWork) { Tiny(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc); return; }
+        unsafe
+        {
+            fixed (float* bp = b)
+                Dispatch(device, transA, m, n, k, alpha, a, aOffset, lda, new MatrixB((nint)(bp + bOffset), ldb, transB), beta, c, cOffset, ldc);
+        }
+    }
+
+    /// <summary>Runs the blocked algorithm with the micro-kernel selected for this processor (<see cref="Kind"/>).</summary>
+    private static void Dispatch<TB>(CpuDevice device, bool transA, int m, int n, int k, float alpha, float[] a, int aOffset, int lda,
+                                     TB bsrc, float beta, float[] c, int cOffset, int ldc) where TB : struct, IBSource
+    {
         switch (Kind)
         {
-            case GemmKernelKind.Avx512: Run<Avx512Kernel>(device, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc); break;
-            case GemmKernelKind.Avx2: Run<Avx2Kernel>(device, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc); break;
-            default: Run<VectorKernel>(device, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc); break;
+            case GemmKernelKind.Avx512: Run<Avx512Kernel, TB>(device, transA, m, n, k, alpha, a, aOffset, lda, bsrc, beta, c, cOffset, ldc); break;
+            case GemmKernelKind.Avx2: Run<Avx2Kernel, TB>(device, transA, m, n, k, alpha, a, aOffset, lda, bsrc, beta, c, cOffset, ldc); break;
+            default: Run<VectorKernel, TB>(device, transA, m, n, k, alpha, a, aOffset, lda, bsrc, beta, c, cOffset, ldc); break;
         }
     }
 
@@ -122,9 +138,8 @@ internal static class BlockedGemm
                                         float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb, float beta, float[] c, int cOffset, int ldc)
         where TK : IMicroKernel
     {
-        bool directB = !transB && m <= TK.MR;
         fixed (float* bp = b)
-            Run<TK, MatrixB>(device, transA, m, n, k, alpha, a, aOffset, lda, new MatrixB((nint)(bp + bOffset), ldb, transB), directB, beta, c, cOffset, ldc);
+            Run<TK, MatrixB>(device, transA, m, n, k, alpha, a, aOffset, lda, new MatrixB((nint)(bp + bOffset), ldb, transB), beta, c, cOffset, ldc);
     }
 
     /// <summary>
@@ -140,15 +155,7 @@ internal static class BlockedGemm
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) { ScaleC(m, n, beta, c, cOffset, ldc); return; }
         fixed (float* xp = x)
-        {
-            var src = new Im2ColB((nint)(xp + xOffset), g, rowOffset);
-            switch (Kind)
-            {
-                case GemmKernelKind.Avx512: Run<Avx512Kernel, Im2ColB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
-                case GemmKernelKind.Avx2: Run<Avx2Kernel, Im2ColB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
-                default: Run<VectorKernel, Im2ColB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
-            }
-        }
+            Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColB((nint)(xp + xOffset), g, rowOffset), beta, c, cOffset, ldc);
     }
 
     /// <summary>
@@ -164,22 +171,16 @@ internal static class BlockedGemm
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) { ScaleC(m, n, beta, c, cOffset, ldc); return; }
         fixed (float* xp = x)
-        {
-            var src = new Im2ColTB((nint)(xp + xOffset), g, rowOffset);
-            switch (Kind)
-            {
-                case GemmKernelKind.Avx512: Run<Avx512Kernel, Im2ColTB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
-                case GemmKernelKind.Avx2: Run<Avx2Kernel, Im2ColTB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
-                default: Run<VectorKernel, Im2ColTB>(device, false, m, n, k, alpha, a, aOffset, lda, src, false, beta, c, cOffset, ldc); break;
-            }
-        }
+            Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColTB((nint)(xp + xOffset), g, rowOffset), beta, c, cOffset, ldc);
     }
 
     /// <summary>The blocked algorithm over any source of B panels (a matrix, or the im2col view of images).</summary>
     private static unsafe void Run<TK, TB>(CpuDevice device, bool transA, int m, int n, int k, float alpha, float[] a, int aOffset, int lda,
-                                           TB bsrc, bool directB, float beta, float[] c, int cOffset, int ldc)
+                                           TB bsrc, float beta, float[] c, int cOffset, int ldc)
         where TK : IMicroKernel where TB : struct, IBSource
     {
+        // B read in place (no packing) when the source allows it and M fits one A panel: see the file header.
+        bool directB = bsrc.CanReadInPlace && m <= TK.MR;
         int MR = TK.MR, NR = TK.NR;
         int mcBlock = Math.Max(MR, MC / MR * MR);
         int ncBlock = Math.Max(NR, NC / NR * NR);

@@ -92,6 +92,8 @@ internal readonly struct Im2ColB(nint x, ConvGeometry g, int rowOffset) : IBSour
             }
     }
 
+    public bool CanReadInPlace => false;
+
     public unsafe float* InPlace(int p0, int j, out int stride) =>
         throw new NotSupportedException("An im2col view cannot be read in place.");
 }
@@ -128,6 +130,8 @@ internal readonly struct Im2ColTB(nint x, ConvGeometry g, int rowOffset) : IBSou
             BlockedGemm.PackB(rb, stride, true, 0, kc, 0, NR, NR, dst);
         }
     }
+
+    public bool CanReadInPlace => false;
 
     public unsafe float* InPlace(int p0, int j, out int stride) =>
         throw new NotSupportedException("An im2col view cannot be read in place.");
