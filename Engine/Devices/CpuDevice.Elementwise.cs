@@ -23,6 +23,26 @@ public sealed partial class CpuDevice
         ParallelFor(chunks, i => { int s = i * per; body(s, Math.Min(per, length - s)); });
     }
 
+    /// <summary>Runs body.Invoke(start, length) over [0, length) in contiguous chunks, in parallel when the length warrants it (allocates nothing).</summary>
+    internal void RunChunked<T>(int length, in T body) where T : struct, IRangeBody
+    {
+        if (length <= ElementwiseParallelMin || Threads == 1) { body.Invoke(0, length); return; }
+        int chunks = Math.Min(Threads * 4, (length + 16383) / 16384);
+        int per = ((length + chunks - 1) / chunks + 63) & ~63;
+        chunks = (length + per - 1) / per;
+        ParallelFor(chunks, new ChunkBody<T>(body, per, length));
+    }
+
+    /// <summary>Chunk i of <see cref="RunChunked{T}(int, in T)"/>: elements [i·per, min((i+1)·per, length)).</summary>
+    private readonly struct ChunkBody<T>(T body, int per, int length) : IParallelBody where T : struct, IRangeBody
+    {
+        public void Invoke(int item)
+        {
+            int s = item * per;
+            body.Invoke(s, Math.Min(per, length - s));
+        }
+    }
+
     /// <summary>Σ reduce(x) over fixed chunks of <see cref="ReduceChunkLength"/> elements, partials combined in order.</summary>
     private double RunChunkedReduce<TOp>(float[] x, int length, TOp op) where TOp : struct, IReduceOp
     {

@@ -24,21 +24,24 @@ public sealed partial class CpuDevice : HostDevice
     public override string Name => $"cpu({Threads} threads)";
 
     /// <summary>
-    /// Runs body(0..count-1) on up to <see cref="Threads"/> threads. Work items must write disjoint outputs; any reduction
-    /// must combine per-item partial results in item order afterwards, so results do not depend on scheduling
-    /// (the same thread count always gives bitwise the same numbers).
+    /// Runs body.Invoke(0..count-1) on up to <see cref="Threads"/> threads. Work items must write disjoint outputs; any
+    /// reduction must combine per-item partial results in item order afterwards, so results do not depend on scheduling
+    /// (the same thread count always gives bitwise the same numbers). The body is a struct: nothing is allocated.
     /// </summary>
-    internal void ParallelFor(int count, Action<int> body)
+    internal void ParallelFor<T>(int count, in T body) where T : struct, IParallelBody
     {
         if (count <= 0) return;
         if (Threads == 1 || count == 1)
         {
-            for (int i = 0; i < count; i++) body(i);
+            for (int i = 0; i < count; i++) body.Invoke(i);
             return;
         }
         // The shared worker pool (no allocation, fast hand-off); when it is busy (another thread's job, or a ParallelFor
         // nested inside a body) the loop runs on this thread.
         if (WorkerPool.Shared.TryRun(count, Threads, body)) return;
-        for (int i = 0; i < count; i++) body(i);
+        for (int i = 0; i < count; i++) body.Invoke(i);
     }
+
+    /// <summary>ParallelFor over a delegate (tests and cold paths; the delegate and its closure are allocated by the caller).</summary>
+    internal void ParallelFor(int count, Action<int> body) => ParallelFor(count, new ActionBody(body));
 }

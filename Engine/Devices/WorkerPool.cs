@@ -9,6 +9,8 @@ namespace ConvEngine;
 // One job at a time: a call that finds the pool busy (another thread's job, or a ParallelFor nested inside a body) gets
 // false and runs its loop on the calling thread, which is always correct because items write disjoint outputs.
 // The workers are process-wide infrastructure like the .NET thread pool; they hold no backend state.
+// A job's body is a struct (IParallelBody), parked in a static slot of its type while the job runs: handing work to the
+// pool allocates nothing (a lambda would allocate its closure and delegate on every call, thousands of times a step).
 internal sealed class WorkerPool
 {
     private static readonly Lazy<WorkerPool> s_shared = new(() => new WorkerPool(Math.Max(0, Environment.ProcessorCount - 1)));
@@ -19,7 +21,7 @@ internal sealed class WorkerPool
     private readonly SemaphoreSlim[] _wake;
     private readonly ManualResetEventSlim _done = new(false);
     private int _busy;
-    private Action<int>? _body;
+    private Action<int, int>? _run;   // runs items [start, end) of the current job's body
     private int _count, _next, _remaining, _grain;
     private Exception? _error;
 
@@ -40,13 +42,15 @@ internal sealed class WorkerPool
     /// Runs body(0..count-1) on the calling thread and up to <paramref name="threads"/> − 1 workers, returning when all
     /// items are done (rethrowing the first exception a body threw). Returns false, having run nothing, when the pool is busy.
     /// </summary>
-    public bool TryRun(int count, int threads, Action<int> body)
+    public bool TryRun<T>(int count, int threads, in T body) where T : struct, IParallelBody
     {
         if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0) return false;
         try
         {
             int helpers = Math.Min(Math.Min(threads - 1, _wake.Length), count - 1);
-            _body = body;
+            // Only the holder of _busy writes a slot, and the semaphore release below publishes it to the workers.
+            Slot<T>.Body = body;
+            _run = Slot<T>.RunRange;
             _count = count;
             _grain = Math.Max(1, count / (8 * (helpers + 1)));
             _error = null;
@@ -66,7 +70,8 @@ internal sealed class WorkerPool
                     if (Volatile.Read(ref _remaining) != 0) _done.Reset();
                 }
             }
-            _body = null;
+            _run = null;
+            Slot<T>.Body = default;   // drop the references the body holds
             if (_error is { } e) ExceptionDispatchInfo.Throw(e);
             return true;
         }
@@ -80,14 +85,14 @@ internal sealed class WorkerPool
     // of per item, and neighbouring items, which usually touch neighbouring memory, stay on one thread.
     private void RunItems()
     {
-        var body = _body!;
+        var run = _run!;
         int count = _count, grain = _grain, start;
         while ((start = Interlocked.Add(ref _next, grain) - grain) < count)
         {
             int end = Math.Min(count, start + grain);
             try
             {
-                for (int i = start; i < end; i++) body(i);
+                run(start, end);
             }
             catch (Exception e)
             {
@@ -106,4 +111,38 @@ internal sealed class WorkerPool
             if (Interlocked.Decrement(ref _remaining) == 0) _done.Set();
         }
     }
+
+    // The body of the running job of type T, and one cached delegate per T that runs a range of its items.
+    private static class Slot<T> where T : struct, IParallelBody
+    {
+        public static T Body;
+        public static readonly Action<int, int> RunRange = static (start, end) =>
+        {
+            ref T body = ref Body;
+            for (int i = start; i < end; i++) body.Invoke(i);
+        };
+    }
+}
+
+/// <summary>
+/// One work item of <see cref="CpuDevice.ParallelFor{T}(int, in T)"/>: a struct holding what the loop body needs, so a
+/// parallel loop allocates nothing. Invoke must be safe to call for different items at once on several threads.
+/// </summary>
+internal interface IParallelBody
+{
+    /// <summary>Runs work item <paramref name="item"/>.</summary>
+    void Invoke(int item);
+}
+
+/// <summary>A body over a contiguous range [start, start + length) (see <see cref="CpuDevice.RunChunked{T}(int, in T)"/>).</summary>
+internal interface IRangeBody
+{
+    /// <summary>Processes elements [start, start + length).</summary>
+    void Invoke(int start, int length);
+}
+
+/// <summary>Adapts an <see cref="Action{T}"/> (tests, rare paths): allocates its delegate, so hot paths use their own structs.</summary>
+internal readonly struct ActionBody(Action<int> body) : IParallelBody
+{
+    public void Invoke(int item) => body(item);
 }
