@@ -36,6 +36,7 @@ public class TrainingStepBenchmarks
         int batch = Model == "lenet5" ? 64 : 128;
         _model = Model == "lenet5" ? new LeNet5(device: device, seed: 1) : new ResNetSmall(device: device, seed: 1);
         _model.ReuseBuffers(Reuse);
+        _loss.ReuseBuffers(Reuse);
         _optimizer = new Sgd(_model.Parameters(), 0.01f, momentum: 0.9f);
         var rng = new Random(3);
         var data = new float[batch * 28 * 28];

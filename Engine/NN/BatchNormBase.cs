@@ -89,10 +89,11 @@ public abstract class BatchNormBase : Module
             long m = (long)outer * inner;
             if (m <= 1)
                 throw new ArgumentException($"Expected more than 1 value per channel when training, got input size {x.ShapeString}.", nameof(x));
-            mean = new Tensor(Device, c);
-            var variance = new Tensor(Device, c);
+            // Slots 2..4: with buffer reuse on, the statistics tensors are kept too (nothing is allocated per step).
+            mean = ReusableBuffer(2, Device, [c]);
+            var variance = ReusableBuffer(3, Device, [c]);
             Device.BatchNormStatistics(x, outer, c, inner, mean, variance);
-            invStd = new Tensor(Device, c);
+            invStd = ReusableBuffer(4, Device, [c]);
             Device.Unary(UnaryOp.RsqrtPlus, Eps, variance, invStd);
             Device.Axpby(Momentum, mean, 1 - Momentum, RunningMean);
             Device.Axpby((float)(Momentum * (double)m / (m - 1)), variance, 1 - Momentum, RunningVar);
@@ -100,13 +101,16 @@ public abstract class BatchNormBase : Module
         }
         else
         {
-            mean = RunningMean.Clone();
-            mean.Name = null;
-            invStd = new Tensor(Device, c);
+            mean = ReusableBuffer(2, Device, [c]);
+            mean.CopyFrom(RunningMean);
+            invStd = ReusableBuffer(4, Device, [c]);
             Device.Unary(UnaryOp.RsqrtPlus, Eps, RunningVar, invStd);
         }
         Device.BatchNormForward(x, mean, invStd, Weight.Value, Bias.Value, outer, c, inner, y);
-        _cache = new Cache(x, mean, invStd, batch, outer, inner, x.Shape);
+        var old = _cache;   // a step that repeats the last one (as with reused buffers) keeps its cache record
+        if (old is null || !ReferenceEquals(old.X, x) || !ReferenceEquals(old.Mean, mean) || !ReferenceEquals(old.InvStd, invStd)
+            || old.BatchStatistics != batch || old.Outer != outer || old.Inner != inner || !old.Shape.AsSpan().SequenceEqual(x.ShapeRef))
+            _cache = new Cache(x, mean, invStd, batch, outer, inner, x.Shape);
         return y;
     }
 

@@ -220,7 +220,11 @@ public sealed class Conv2d : Module
             if (bn > 1) Device.SwapAxes(yc!, 0, OutChannels, bn, cols, y, b0 * outLen);
         }
         if (Bias is not null) Device.AddChannelBias(y, Bias.Value, n, OutChannels, cols);
-        _cache = new Cache(xp, x.Shape, !ReferenceEquals(xp, x), g);
+        // A step that repeats the last one (same input tensor, as with reused buffers) keeps the cache it already has.
+        var old = _cache;
+        bool padded = !ReferenceEquals(xp, x);
+        if (old is null || !ReferenceEquals(old.Xp, xp) || old.Padded != padded || old.Geom != g || !old.XShape.AsSpan().SequenceEqual(x.ShapeRef))
+            _cache = new Cache(xp, x.Shape, padded, g);
         return y;
     }
 
@@ -238,7 +242,7 @@ public sealed class Conv2d : Module
         int cols = g.ColCols, kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
         int imageLen = g.Channels * g.Height * g.Width, outLen = OutChannels * cols;
         var dX = ReusableBuffer(1, Device, xShape, dY);
-        Tensor dXp = padded ? Scratch(ref _dPadScratch, xp.Shape) : dX;
+        Tensor dXp = padded ? Scratch(ref _dPadScratch, xp.ShapeRef) : dX;
         int nb = ImagesPerChunk(n, g);
         bool direct = IsDirect(g) && nb == 1;
         // CPU, stride 1: dX is itself a convolution, of dY with the flipped, transposed kernel (TransposedGeometry), run as
@@ -355,9 +359,9 @@ public sealed class Conv2d : Module
         return (padded - effective) / s + 1;
     }
 
-    private Tensor Scratch(ref Tensor? field, params int[] shape)
+    private Tensor Scratch(ref Tensor? field, params ReadOnlySpan<int> shape)
     {
-        if (field is null || !field.ShapeRef.AsSpan().SequenceEqual(shape)) field = new Tensor(Device, shape);
+        if (field is null || !field.ShapeRef.AsSpan().SequenceEqual(shape)) field = new Tensor(Device, shape.ToArray());
         return field;
     }
 }

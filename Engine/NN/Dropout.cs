@@ -77,7 +77,7 @@ public sealed class Dropout : Module
             _mask = null;
             _factor = EvalFactor;
         }
-        _shape = x.Shape;
+        _shape = SameShape(_shape, x);
         return y;
     }
 

@@ -287,6 +287,15 @@ public abstract class Module
         return t;
     }
 
+    /// <summary>
+    /// <paramref name="kept"/> when it equals <paramref name="x"/>'s shape, else a copy of that shape: a layer caching its
+    /// input's shape allocates only when the shape changes (a training step then allocates nothing).
+    /// </summary>
+    /// <param name="kept">The shape cached by the last pass, or null.</param>
+    /// <param name="x">The input whose shape to cache.</param>
+    protected static int[] SameShape(int[]? kept, Tensor x) =>
+        kept is not null && kept.AsSpan().SequenceEqual(x.ShapeRef) ? kept : x.Shape;
+
     /// <summary>Sets evaluation mode (running statistics, dropout off) on this module and all descendants.</summary>
     public void Eval() => Train(false);
 

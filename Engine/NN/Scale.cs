@@ -27,7 +27,7 @@ public sealed class Scale : Module
         ArgumentNullException.ThrowIfNull(x);
         var y = ReusableBuffer(0, x.Device, x.ShapeRef, x);
         x.Device.Unary(UnaryOp.Scale, Factor, x, y);
-        _shape = x.Shape;
+        _shape = SameShape(_shape, x);
         return y;
     }
 

@@ -163,9 +163,10 @@ public sealed class Trainer
                                              ref float[] hostBuffer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(data);
-        bool wasTraining = model.IsTraining, reused = model.ReusesBuffers;
+        bool wasTraining = model.IsTraining, reused = model.ReusesBuffers, lossReused = lossFn.ReusesBuffers;
         model.Eval();
         model.ReuseBuffers(true); // one batch at a time on this thread; the logits are copied to the host
+        lossFn.ReuseBuffers(true);
         try
         {
             ClassificationMetrics? metrics = null;
@@ -185,6 +186,7 @@ public sealed class Trainer
         {
             model.Train(wasTraining);
             if (!reused) model.ReuseBuffers(false);
+            if (!lossReused) lossFn.ReuseBuffers(false);
         }
     }
 
@@ -194,8 +196,9 @@ public sealed class Trainer
         Model.Train();
         // The loop keeps no tensor of one step into the next (the logits are copied to the host), so the layers may write
         // every step into the same buffers: no fresh memory is touched per step. Restored afterwards.
-        bool reused = Model.ReusesBuffers;
+        bool reused = Model.ReusesBuffers, lossReused = Loss.ReusesBuffers;
         Model.ReuseBuffers(true);
+        Loss.ReuseBuffers(true);
         try
         {
             return TrainEpochCore(train, epoch, clock, progress, ct);
@@ -203,6 +206,7 @@ public sealed class Trainer
         finally
         {
             if (!reused) Model.ReuseBuffers(false);
+            if (!lossReused) Loss.ReuseBuffers(false);
         }
     }
 
