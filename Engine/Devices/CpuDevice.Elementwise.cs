@@ -13,16 +13,6 @@ public sealed partial class CpuDevice
     /// <summary>Fixed chunk length of parallel reductions (fixed so the summation order never depends on the thread count).</summary>
     internal const int ReduceChunkLength = 1 << 15;
 
-    /// <summary>Runs body(start, length) over [0, length) in contiguous chunks, in parallel when the length warrants it.</summary>
-    internal void RunChunked(int length, Action<int, int> body)
-    {
-        if (length <= ElementwiseParallelMin || Threads == 1) { body(0, length); return; }
-        int chunks = Math.Min(Threads * 4, (length + 16383) / 16384);
-        int per = ((length + chunks - 1) / chunks + 63) & ~63;
-        chunks = (length + per - 1) / per;
-        ParallelFor(chunks, i => { int s = i * per; body(s, Math.Min(per, length - s)); });
-    }
-
     /// <summary>Runs body.Invoke(start, length) over [0, length) in contiguous chunks, in parallel when the length warrants it (allocates nothing).</summary>
     internal void RunChunked<T>(int length, in T body) where T : struct, IRangeBody
     {
