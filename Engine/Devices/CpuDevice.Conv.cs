@@ -25,18 +25,22 @@ public sealed partial class CpuDevice
     {
         int per = DeviceArgs.Batch(x, firstImage, images, g, col, nameof(x), nameof(col));
         if (images == 0) return;
-        float[] xs = A(x), cs = A(col);
-        int xBase = firstImage * per;
-        var geo = g;
         int perImage = g.Channels * g.KernelH, items = images * perImage;
         // Item (b, c, kh) writes the KW rows of (c, kh) in image b's column range: disjoint from every other item.
+        var body = new Im2ColBody(A(x), firstImage * per, per, g, A(col), images, perImage);
         // Tiny problems: threading costs more than it saves.
         if ((long)g.ColRows * g.ColCols * images < 1 << 15)
         {
-            for (int i = 0; i < items; i++) Im2ColRows(xs, xBase + i / perImage * per, geo, cs, i / perImage, images, i % perImage);
+            for (int i = 0; i < items; i++) body.Invoke(i);
             return;
         }
-        ParallelFor(items, i => Im2ColRows(xs, xBase + i / perImage * per, geo, cs, i / perImage, images, i % perImage));
+        ParallelFor(items, body);
+    }
+
+    /// <summary>Item i = (b, c·KH + kh) of Im2ColBatch (xBase: the batch's first element, per: elements per image).</summary>
+    private readonly struct Im2ColBody(float[] xs, int xBase, int per, ConvGeometry g, float[] cs, int images, int perImage) : IParallelBody
+    {
+        public void Invoke(int i) => Im2ColRows(xs, xBase + i / perImage * per, g, cs, i / perImage, images, i % perImage);
     }
 
     // The KW rows of col for channel c = item / KH and kernel row kh = item % KH, in the columns of image b of the batch
@@ -47,7 +51,7 @@ public sealed partial class CpuDevice
         int c = item / g.KernelH, kh = item % g.KernelH, cols = g.OutH * g.OutW;
         long ld = (long)images * cols;
         int max = Im2ColRuns.Max(g, cols) * Im2ColRuns.Stride;
-        Span<int> runs = max <= 512 ? stackalloc int[max] : new int[max];
+        Span<int> runs = max <= 512 ? stackalloc int[max] : Im2ColRuns.HeapTable(max);
         int count = Im2ColRuns.Build(g, 0, cols, runs);
         fixed (float* x0 = xs, c0 = cs)
         fixed (int* rp = runs)
@@ -82,17 +86,21 @@ public sealed partial class CpuDevice
     {
         int per = DeviceArgs.Batch(dX, firstImage, images, g, col, nameof(dX), nameof(col));
         if (images == 0) return;
-        float[] cs = A(col), xs = A(dX);
-        int xBase = firstImage * per;
-        var geo = g;
-        int channels = g.Channels, items = images * channels;
+        int items = images * g.Channels;
         // Item (b, c) writes plane c of image b: disjoint; inside it the (kh, kw, oh, ow) order of the naive loop is kept.
+        var body = new Col2ImBody(A(col), g, A(dX), firstImage * per, per, images);
         if ((long)g.ColRows * g.ColCols * images < 1 << 15)
         {
-            for (int i = 0; i < items; i++) Col2ImChannel(cs, geo, xs, xBase + i / channels * per, i / channels, images, i % channels);
+            for (int i = 0; i < items; i++) body.Invoke(i);
             return;
         }
-        ParallelFor(items, i => Col2ImChannel(cs, geo, xs, xBase + i / channels * per, i / channels, images, i % channels));
+        ParallelFor(items, body);
+    }
+
+    /// <summary>Item i = (b, c) of Col2ImBatch (xBase: the batch's first element, per: elements per image).</summary>
+    private readonly struct Col2ImBody(float[] cs, ConvGeometry g, float[] xs, int xBase, int per, int images) : IParallelBody
+    {
+        public void Invoke(int i) => Col2ImChannel(cs, g, xs, xBase + i / g.Channels * per, i / g.Channels, images, i % g.Channels);
     }
 
     private static void Col2ImChannel(float[] cs, in ConvGeometry g, float[] xs, int xBase, int b, int images, int c)
@@ -136,10 +144,15 @@ public sealed partial class CpuDevice
     {
         long len = DeviceArgs.Swap(x, xOffset, rows, cols, inner, y, yOffset);
         if (len == 0) return;
-        float[] xs = A(x), ys = A(y);
         // Item i copies row i of x (cols runs of inner values) to its cols destinations; rows write disjoint runs.
-        if (len < 1 << 15 || rows == 1) { for (int i = 0; i < rows; i++) SwapRow(xs, xOffset, ys, yOffset, i, rows, cols, inner); return; }
-        ParallelFor(rows, i => SwapRow(xs, xOffset, ys, yOffset, i, rows, cols, inner));
+        var body = new SwapBody(A(x), xOffset, A(y), yOffset, rows, cols, inner);
+        if (len < 1 << 15 || rows == 1) { for (int i = 0; i < rows; i++) body.Invoke(i); return; }
+        ParallelFor(rows, body);
+    }
+
+    private readonly struct SwapBody(float[] xs, int xOffset, float[] ys, int yOffset, int rows, int cols, int inner) : IParallelBody
+    {
+        public void Invoke(int i) => SwapRow(xs, xOffset, ys, yOffset, i, rows, cols, inner);
     }
 
     private static void SwapRow(float[] xs, int xOffset, float[] ys, int yOffset, int i, int rows, int cols, int inner)
@@ -154,10 +167,14 @@ public sealed partial class CpuDevice
         var (planes, h, w) = CheckPad(x, mode, pad, y, nameof(x), nameof(y));
         if (planes == 0) return;
         int oh = h + pad.Top + pad.Bottom, ow = w + pad.Left + pad.Right;
-        float[] xs = A(x), ys = A(y);
-        var p2 = pad;
-        if ((long)planes * oh * ow < 1 << 15) { for (int p = 0; p < planes; p++) PadPlane(xs, ys, p, h, w, mode, p2); return; }
-        ParallelFor(planes, p => PadPlane(xs, ys, p, h, w, mode, p2));
+        var body = new PadBody(A(x), A(y), h, w, mode, pad);
+        if ((long)planes * oh * ow < 1 << 15) { for (int p = 0; p < planes; p++) body.Invoke(p); return; }
+        ParallelFor(planes, body);
+    }
+
+    private readonly struct PadBody(float[] xs, float[] ys, int h, int w, PaddingMode mode, Padding2d pad) : IParallelBody
+    {
+        public void Invoke(int p) => PadPlane(xs, ys, p, h, w, mode, pad);
     }
 
     private static void PadPlane(float[] xs, float[] ys, int p, int h, int w, PaddingMode mode, Padding2d pad)
@@ -183,10 +200,14 @@ public sealed partial class CpuDevice
         var (planes, h, w) = CheckPad(dX, mode, pad, dY, nameof(dX), nameof(dY));
         if (planes == 0) return;
         int oh = h + pad.Top + pad.Bottom, ow = w + pad.Left + pad.Right;
-        float[] ys = A(dY), xs = A(dX);
-        var p2 = pad;
-        if ((long)planes * oh * ow < 1 << 15) { for (int p = 0; p < planes; p++) PadBackwardPlane(ys, xs, p, h, w, mode, p2); return; }
-        ParallelFor(planes, p => PadBackwardPlane(ys, xs, p, h, w, mode, p2));
+        var body = new PadBackwardBody(A(dY), A(dX), h, w, mode, pad);
+        if ((long)planes * oh * ow < 1 << 15) { for (int p = 0; p < planes; p++) body.Invoke(p); return; }
+        ParallelFor(planes, body);
+    }
+
+    private readonly struct PadBackwardBody(float[] ys, float[] xs, int h, int w, PaddingMode mode, Padding2d pad) : IParallelBody
+    {
+        public void Invoke(int p) => PadBackwardPlane(ys, xs, p, h, w, mode, pad);
     }
 
     // Rows of dY in order; within a row: left border, the copied middle (one vector add), right border. Each dX cell thus

@@ -13,16 +13,6 @@ public sealed partial class CpuDevice
     /// <summary>Fixed chunk length of parallel reductions (fixed so the summation order never depends on the thread count).</summary>
     internal const int ReduceChunkLength = 1 << 15;
 
-    /// <summary>Runs body(start, length) over [0, length) in contiguous chunks, in parallel when the length warrants it.</summary>
-    internal void RunChunked(int length, Action<int, int> body)
-    {
-        if (length <= ElementwiseParallelMin || Threads == 1) { body(0, length); return; }
-        int chunks = Math.Min(Threads * 4, (length + 16383) / 16384);
-        int per = ((length + chunks - 1) / chunks + 63) & ~63;
-        chunks = (length + per - 1) / per;
-        ParallelFor(chunks, i => { int s = i * per; body(s, Math.Min(per, length - s)); });
-    }
-
     /// <summary>Runs body.Invoke(start, length) over [0, length) in contiguous chunks, in parallel when the length warrants it (allocates nothing).</summary>
     internal void RunChunked<T>(int length, in T body) where T : struct, IRangeBody
     {
@@ -43,20 +33,29 @@ public sealed partial class CpuDevice
         }
     }
 
+    // The calling thread's partial sums of RunChunkedReduce (the work items write them, the caller adds them up).
+    [ThreadStatic] private static double[]? t_reducePartials;
+
     /// <summary>Σ reduce(x) over fixed chunks of <see cref="ReduceChunkLength"/> elements, partials combined in order.</summary>
     private double RunChunkedReduce<TOp>(float[] x, int length, TOp op) where TOp : struct, IReduceOp
     {
         if (length <= ReduceChunkLength) return SimdDriver.Reduce(x.AsSpan(0, length), op);
         int chunks = (length + ReduceChunkLength - 1) / ReduceChunkLength;
-        var partial = new double[chunks];
-        ParallelFor(chunks, i =>
-        {
-            int s = i * ReduceChunkLength;
-            partial[i] = SimdDriver.Reduce(x.AsSpan(s, Math.Min(ReduceChunkLength, length - s)), op);
-        });
+        var partial = Scratch.Get(ref t_reducePartials, chunks);
+        ParallelFor(chunks, new ReduceBody<TOp>(x, length, partial, op));
         double total = 0;
-        foreach (var p in partial) total += p;
+        for (int i = 0; i < chunks; i++) total += partial[i];
         return total;
+    }
+
+    /// <summary>Chunk i of <see cref="RunChunkedReduce{TOp}"/>: partial[i] = Σ reduce(x) over its <see cref="ReduceChunkLength"/> elements.</summary>
+    private readonly struct ReduceBody<TOp>(float[] x, int length, double[] partial, TOp op) : IParallelBody where TOp : struct, IReduceOp
+    {
+        public void Invoke(int item)
+        {
+            int s = item * ReduceChunkLength;
+            partial[item] = SimdDriver.Reduce(x.AsSpan(s, Math.Min(ReduceChunkLength, length - s)), op);
+        }
     }
 
     /// <summary>Throws ArgumentException naming <paramref name="arg"/> unless <paramref name="t"/> has exactly <paramref name="length"/> elements.</summary>
@@ -69,8 +68,12 @@ public sealed partial class CpuDevice
     /// <inheritdoc/>
     public override void Fill(Tensor x, float value)
     {
-        var data = A(x);
-        RunChunked(x.Length, (s, n) => data.AsSpan(s, n).Fill(value));
+        RunChunked(x.Length, new FillBody(A(x), value));
+    }
+
+    private readonly struct FillBody(float[] data, float value) : IRangeBody
+    {
+        public void Invoke(int start, int length) => data.AsSpan(start, length).Fill(value);
     }
 
     /// <inheritdoc/>
@@ -152,10 +155,28 @@ public sealed partial class CpuDevice
         NeedChannelView(y, outer, channels, inner, nameof(y));
         NeedElements(bias, channels, nameof(bias));
         float[] ys = A(y), bs = A(bias);
-        if (inner == 1)
-            RunRowGroups(outer, channels, o => { var row = ys.AsSpan(o * channels, channels); SimdDriver.Map2(row, bs.AsSpan(0, channels), row, new AddOp()); });
-        else
-            RunRowGroups(outer * channels, inner, r => { var row = ys.AsSpan(r * inner, inner); SimdDriver.Map(row, row, new AddScalarOp(bs[r % channels])); });
+        if (inner == 1) RunRowGroups(outer, channels, new BiasAcrossBody(ys, bs, channels));
+        else RunRowGroups(outer * channels, inner, new BiasRowBody(ys, bs, channels, inner));
+    }
+
+    /// <summary>Row o of a [outer, channels] matrix: y[o, :] += bias.</summary>
+    private readonly struct BiasAcrossBody(float[] ys, float[] bs, int channels) : IParallelBody
+    {
+        public void Invoke(int o)
+        {
+            var row = ys.AsSpan(o * channels, channels);
+            SimdDriver.Map2(row, bs.AsSpan(0, channels), row, new AddOp());
+        }
+    }
+
+    /// <summary>Row r = (o, c) of [outer, channels, inner]: y[r, :] += bias[c].</summary>
+    private readonly struct BiasRowBody(float[] ys, float[] bs, int channels, int inner) : IParallelBody
+    {
+        public void Invoke(int r)
+        {
+            var row = ys.AsSpan(r * inner, inner);
+            SimdDriver.Map(row, row, new AddScalarOp(bs[r % channels]));
+        }
     }
 
     /// <inheritdoc/>
@@ -165,11 +186,25 @@ public sealed partial class CpuDevice
         NeedElements(scale, channels, nameof(scale));
         NeedElements(y, x.Length, nameof(y));
         float[] xs = A(x), ss = A(scale), ys = A(y);
-        if (inner == 1)
-            RunRowGroups(outer, channels, o => SimdDriver.Map2(xs.AsSpan(o * channels, channels), ss.AsSpan(0, channels), ys.AsSpan(o * channels, channels), new MultiplyOp()));
-        else
-            RunRowGroups(outer * channels, inner, r => SimdDriver.Map(xs.AsSpan(r * inner, inner), ys.AsSpan(r * inner, inner), new ScaleOp(ss[r % channels])));
+        if (inner == 1) RunRowGroups(outer, channels, new ScaleAcrossBody(xs, ss, ys, channels));
+        else RunRowGroups(outer * channels, inner, new ScaleRowBody(xs, ss, ys, channels, inner));
     }
+
+    /// <summary>Row o of a [outer, channels] matrix: y[o, :] = x[o, :]·scale.</summary>
+    private readonly struct ScaleAcrossBody(float[] xs, float[] ss, float[] ys, int channels) : IParallelBody
+    {
+        public void Invoke(int o) =>
+            SimdDriver.Map2(xs.AsSpan(o * channels, channels), ss.AsSpan(0, channels), ys.AsSpan(o * channels, channels), new MultiplyOp());
+    }
+
+    /// <summary>Row r = (o, c) of [outer, channels, inner]: y[r, :] = x[r, :]·scale[c].</summary>
+    private readonly struct ScaleRowBody(float[] xs, float[] ss, float[] ys, int channels, int inner) : IParallelBody
+    {
+        public void Invoke(int r) => SimdDriver.Map(xs.AsSpan(r * inner, inner), ys.AsSpan(r * inner, inner), new ScaleOp(ss[r % channels]));
+    }
+
+    // ChannelDot's column sums for [outer, channels] (serial, on the calling thread).
+    [ThreadStatic] private static double[]? t_channelDotSums;
 
     /// <inheritdoc/>
     public override void ChannelDot(Tensor a, Tensor? b, int outer, int channels, int inner, Tensor result, bool accumulate)
@@ -183,7 +218,8 @@ public sealed partial class CpuDevice
         {
             // [outer, channels] matrix: accumulate column sums row by row in double (widened SIMD over channels would
             // change nothing numerically; the sizes here are small), in o order as the naive twin.
-            var acc = new double[channels];
+            var acc = Scratch.Get(ref t_channelDotSums, channels);
+            Array.Clear(acc, 0, channels);
             for (int o = 0; o < outer; o++)
             {
                 int row = o * channels;
@@ -193,7 +229,16 @@ public sealed partial class CpuDevice
             for (int c = 0; c < channels; c++) rv[c] = accumulate ? rv[c] + (float)acc[c] : (float)acc[c];
             return;
         }
-        void Channel(int c)
+        var channel = new ChannelDotBody(av, bv, rv, outer, channels, inner, accumulate);
+        if ((long)outer * channels * inner <= ElementwiseParallelMin || Threads == 1 || channels == 1)
+            for (int c = 0; c < channels; c++) channel.Invoke(c);
+        else ParallelFor(channels, channel);
+    }
+
+    /// <summary>Channel c of ChannelDot on [outer, channels, inner]: Σ over its rows (in o order, each row reduced by SIMD), in double.</summary>
+    private readonly struct ChannelDotBody(float[] av, float[]? bv, float[] rv, int outer, int channels, int inner, bool accumulate) : IParallelBody
+    {
+        public void Invoke(int c)
         {
             double acc = 0;
             for (int o = 0; o < outer; o++)
@@ -203,9 +248,6 @@ public sealed partial class CpuDevice
             }
             rv[c] = accumulate ? rv[c] + (float)acc : (float)acc;
         }
-        if ((long)outer * channels * inner <= ElementwiseParallelMin || Threads == 1 || channels == 1)
-            for (int c = 0; c < channels; c++) Channel(c);
-        else ParallelFor(channels, Channel);
     }
 
     private static void NeedChannelView(Tensor t, int outer, int channels, int inner, string arg)
@@ -215,26 +257,52 @@ public sealed partial class CpuDevice
         NeedElements(t, (long)outer * channels * inner, arg);
     }
 
-    /// <summary>Runs body(row) for rows of <paramref name="rowLength"/> elements, in parallel groups when the total is large.</summary>
-    private void RunRowGroups(int rows, int rowLength, Action<int> body)
+    /// <summary>Runs body.Invoke(row) for rows of <paramref name="rowLength"/> elements, in parallel groups when the total is large.</summary>
+    private void RunRowGroups<T>(int rows, int rowLength, in T body) where T : struct, IParallelBody
     {
         if ((long)rows * rowLength <= ElementwiseParallelMin || Threads == 1 || rows == 1)
         {
-            for (int r = 0; r < rows; r++) body(r);
+            for (int r = 0; r < rows; r++) body.Invoke(r);
             return;
         }
         int groups = Math.Min(rows, Threads * 4);
         int per = (rows + groups - 1) / groups;
         groups = (rows + per - 1) / per;
-        ParallelFor(groups, g => { int end = Math.Min(rows, (g + 1) * per); for (int r = g * per; r < end; r++) body(r); });
+        ParallelFor(groups, new RowGroupBody<T>(body, rows, per));
+    }
+
+    /// <summary>Group g of <see cref="RunRowGroups{T}"/>: rows [g·per, min((g+1)·per, rows)) in order.</summary>
+    private readonly struct RowGroupBody<T>(T body, int rows, int per) : IParallelBody where T : struct, IParallelBody
+    {
+        public void Invoke(int g)
+        {
+            int end = Math.Min(rows, (g + 1) * per);
+            for (int r = g * per; r < end; r++) body.Invoke(r);
+        }
     }
 
     private void MapChunked<TOp>(float[] x, float[] y, int length, TOp op) where TOp : struct, IUnaryOp =>
-        RunChunked(length, (s, n) => SimdDriver.Map(x.AsSpan(s, n), y.AsSpan(s, n), op));
+        RunChunked(length, new MapBody<TOp>(x, y, op));
 
     private void Map2Chunked<TOp>(float[] x, float[] y, float[] z, int length, TOp op) where TOp : struct, IBinaryOp =>
-        RunChunked(length, (s, n) => SimdDriver.Map2(x.AsSpan(s, n), y.AsSpan(s, n), z.AsSpan(s, n), op));
+        RunChunked(length, new Map2Body<TOp>(x, y, z, op));
 
     private void Map3Chunked<TOp>(float[] x, float[] y, float[] z, float[] w, int length, TOp op) where TOp : struct, ITernaryOp =>
-        RunChunked(length, (s, n) => SimdDriver.Map3(x.AsSpan(s, n), y.AsSpan(s, n), z.AsSpan(s, n), w.AsSpan(s, n), op));
+        RunChunked(length, new Map3Body<TOp>(x, y, z, w, op));
+
+    private readonly struct MapBody<TOp>(float[] x, float[] y, TOp op) : IRangeBody where TOp : struct, IUnaryOp
+    {
+        public void Invoke(int start, int length) => SimdDriver.Map(x.AsSpan(start, length), y.AsSpan(start, length), op);
+    }
+
+    private readonly struct Map2Body<TOp>(float[] x, float[] y, float[] z, TOp op) : IRangeBody where TOp : struct, IBinaryOp
+    {
+        public void Invoke(int start, int length) => SimdDriver.Map2(x.AsSpan(start, length), y.AsSpan(start, length), z.AsSpan(start, length), op);
+    }
+
+    private readonly struct Map3Body<TOp>(float[] x, float[] y, float[] z, float[] w, TOp op) : IRangeBody where TOp : struct, ITernaryOp
+    {
+        public void Invoke(int start, int length) =>
+            SimdDriver.Map3(x.AsSpan(start, length), y.AsSpan(start, length), z.AsSpan(start, length), w.AsSpan(start, length), op);
+    }
 }

@@ -30,58 +30,75 @@ public sealed partial class CpuDevice
         NeedLength(variance, channels, nameof(variance));
         float[] xs = A(x), ms = A(mean), vs = A(variance);
         int m = outer * inner;
-        if (inner == 1)
+        // [N, C]: vectorise across channels; short rows (inner < vector width): walk x contiguously; otherwise one channel per item.
+        if (inner == 1) NormForChannelRanges(channels, total, new StatsAcrossBody(xs, ms, vs, outer, channels, m));
+        else if (inner < Vector<float>.Count) NormForChannelRanges(channels, total, new StatsShortBody(xs, ms, vs, outer, channels, inner, m));
+        else NormForChannels(channels, total, new StatsChannelBody(xs, ms, vs, outer, channels, inner, m));
+    }
+
+    // Per-thread scratch of the channel-range work items (NormForChannelRanges): per-channel double sums and float partials
+    // or coefficients, carved into exact-length spans (the vectorised helpers walk the whole accumulator span). Items never nest.
+    [ThreadStatic] private static double[]? t_normItemDoubles;
+    [ThreadStatic] private static float[]? t_normItemFloats;
+
+    /// <summary>Channels [c0, c0 + len) of [N, C] statistics: float partials over blocks of NormRowBlock rows, flushed into double.</summary>
+    private readonly struct StatsAcrossBody(float[] xs, float[] ms, float[] vs, int outer, int channels, int m) : IRangeBody
+    {
+        public void Invoke(int c0, int len)
         {
-            // [N, C]: vectorise across channels; float partials over blocks of NormRowBlock rows, flushed into double.
-            NormForChannelRanges(channels, total, (c0, c1) =>
+            var dbl = Scratch.Get(ref t_normItemDoubles, 2 * len);
+            var flt = Scratch.Get(ref t_normItemFloats, 2 * len);
+            Span<double> s = dbl.AsSpan(0, len), v = dbl.AsSpan(len, len);
+            Span<float> acc = flt.AsSpan(0, len), muf = flt.AsSpan(len, len);
+            s.Clear(); v.Clear();
+            for (int o0 = 0; o0 < outer; o0 += NormRowBlock)
             {
-                int len = c1 - c0;
-                var s = new double[len]; var acc = new float[len];
-                for (int o0 = 0; o0 < outer; o0 += NormRowBlock)
-                {
-                    Array.Clear(acc);
-                    for (int o = o0; o < Math.Min(outer, o0 + NormRowBlock); o++) NormAccumulate(acc, xs.AsSpan(o * channels + c0, len));
-                    for (int j = 0; j < len; j++) s[j] += acc[j];
-                }
-                var muf = new float[len];
-                for (int j = 0; j < len; j++) muf[j] = (float)(s[j] / m);
-                var v = new double[len];
-                for (int o0 = 0; o0 < outer; o0 += NormRowBlock)
-                {
-                    Array.Clear(acc);
-                    for (int o = o0; o < Math.Min(outer, o0 + NormRowBlock); o++) NormAccumulateSquaredDeviation(acc, xs.AsSpan(o * channels + c0, len), muf);
-                    for (int j = 0; j < len; j++) v[j] += acc[j];
-                }
-                for (int j = 0; j < len; j++) { ms[c0 + j] = muf[j]; vs[c0 + j] = (float)(v[j] / m); }
-            });
-            return;
+                acc.Clear();
+                for (int o = o0; o < Math.Min(outer, o0 + NormRowBlock); o++) NormAccumulate(acc, xs.AsSpan(o * channels + c0, len));
+                for (int j = 0; j < len; j++) s[j] += acc[j];
+            }
+            for (int j = 0; j < len; j++) muf[j] = (float)(s[j] / m);
+            for (int o0 = 0; o0 < outer; o0 += NormRowBlock)
+            {
+                acc.Clear();
+                for (int o = o0; o < Math.Min(outer, o0 + NormRowBlock); o++) NormAccumulateSquaredDeviation(acc, xs.AsSpan(o * channels + c0, len), muf);
+                for (int j = 0; j < len; j++) v[j] += acc[j];
+            }
+            for (int j = 0; j < len; j++) { ms[c0 + j] = muf[j]; vs[c0 + j] = (float)(v[j] / m); }
         }
-        if (inner < Vector<float>.Count)
+    }
+
+    /// <summary>Channels [c0, c0 + len) of short-row statistics: x walked contiguously, one double accumulator per channel.</summary>
+    private readonly struct StatsShortBody(float[] xs, float[] ms, float[] vs, int outer, int channels, int inner, int m) : IRangeBody
+    {
+        public void Invoke(int c0, int len)
         {
-            // Short rows (inner < vector width): walk x contiguously, one double accumulator per channel.
-            NormForChannelRanges(channels, total, (c0, c1) =>
-            {
-                var s = new double[c1 - c0];
-                for (int o = 0; o < outer; o++)
-                    for (int c = c0; c < c1; c++)
-                    {
-                        int off = (o * channels + c) * inner;
-                        for (int i = 0; i < inner; i++) s[c - c0] += xs[off + i];
-                    }
-                var v = new double[c1 - c0];
-                for (int c = c0; c < c1; c++) s[c - c0] /= m;
-                for (int o = 0; o < outer; o++)
-                    for (int c = c0; c < c1; c++)
-                    {
-                        int off = (o * channels + c) * inner;
-                        double mu = s[c - c0];
-                        for (int i = 0; i < inner; i++) { double d = xs[off + i] - mu; v[c - c0] += d * d; }
-                    }
-                for (int c = c0; c < c1; c++) { ms[c] = (float)s[c - c0]; vs[c] = (float)(v[c - c0] / m); }
-            });
-            return;
+            int c1 = c0 + len;
+            var dbl = Scratch.Get(ref t_normItemDoubles, 2 * len);
+            Span<double> s = dbl.AsSpan(0, len), v = dbl.AsSpan(len, len);
+            s.Clear(); v.Clear();
+            for (int o = 0; o < outer; o++)
+                for (int c = c0; c < c1; c++)
+                {
+                    int off = (o * channels + c) * inner;
+                    for (int i = 0; i < inner; i++) s[c - c0] += xs[off + i];
+                }
+            for (int c = c0; c < c1; c++) s[c - c0] /= m;
+            for (int o = 0; o < outer; o++)
+                for (int c = c0; c < c1; c++)
+                {
+                    int off = (o * channels + c) * inner;
+                    double mu = s[c - c0];
+                    for (int i = 0; i < inner; i++) { double d = xs[off + i] - mu; v[c - c0] += d * d; }
+                }
+            for (int c = c0; c < c1; c++) { ms[c] = (float)s[c - c0]; vs[c] = (float)(v[c - c0] / m); }
         }
-        void Channel(int c)
+    }
+
+    /// <summary>Channel c's statistics, SIMD along its rows.</summary>
+    private readonly struct StatsChannelBody(float[] xs, float[] ms, float[] vs, int outer, int channels, int inner, int m) : IParallelBody
+    {
+        public void Invoke(int c)
         {
             double s = 0;
             for (int o = 0; o < outer; o++) s += NormSum(xs.AsSpan((o * channels + c) * inner, inner));
@@ -92,8 +109,10 @@ public sealed partial class CpuDevice
             ms[c] = muf;
             vs[c] = (float)(v / m);
         }
-        NormForChannels(channels, total, Channel);
     }
+
+    // BatchNormForward's invStd·gamma for [N, C] (computed by the calling thread, read by the work items).
+    [ThreadStatic] private static float[]? t_normScale;
 
     /// <inheritdoc/>
     public override void BatchNormForward(Tensor x, Tensor mean, Tensor invStd, Tensor gamma, Tensor beta, int outer, int channels, int inner, Tensor y)
@@ -101,26 +120,41 @@ public sealed partial class CpuDevice
         long total = (long)outer * channels * inner;
         NeedLength(x, total, nameof(x));
         NeedLength(y, total, nameof(y));
-        foreach (var (t, name) in new[] { (mean, nameof(mean)), (invStd, nameof(invStd)), (gamma, nameof(gamma)), (beta, nameof(beta)) })
-            NeedLength(t, channels, name);
+        NeedLength(mean, channels, nameof(mean));
+        NeedLength(invStd, channels, nameof(invStd));
+        NeedLength(gamma, channels, nameof(gamma));
+        NeedLength(beta, channels, nameof(beta));
         float[] xs = A(x), ys = A(y), mu = A(mean), inv = A(invStd), ga = A(gamma), be = A(beta);
         int rows = outer * channels;
         if (rows == 0 || inner == 0) return;
         if (inner == 1)
         {
             // [N, C]: vectorise across channels, y[o, :] = (x[o, :] − mean)·(invStd·gamma) + beta.
-            var scale = new float[channels];
+            var scale = Scratch.Get(ref t_normScale, channels);
             for (int c = 0; c < channels; c++) scale[c] = inv[c] * ga[c];
             int parts = total < NormParallelThreshold ? 1 : Math.Min(outer, Threads * 4);
-            ParallelFor(parts, k =>
-            {
-                int o0 = (int)((long)outer * k / parts), o1 = (int)((long)outer * (k + 1) / parts);
-                for (int o = o0; o < o1; o++) NormAffineAcross(xs.AsSpan(o * channels, channels), mu, scale, be, ys.AsSpan(o * channels, channels));
-            });
+            ParallelFor(parts, new ForwardAcrossBody(xs, mu, scale, be, ys, outer, channels, parts));
             return;
         }
         int chunks = total < NormParallelThreshold ? 1 : Math.Min(rows, Threads * 4);
-        ParallelFor(chunks, k =>
+        ParallelFor(chunks, new ForwardRowsBody(xs, mu, inv, ga, be, ys, rows, channels, inner, chunks));
+    }
+
+    /// <summary>Part k of the [N, C] forward: rows [N·k/parts, N·(k+1)/parts).</summary>
+    private readonly struct ForwardAcrossBody(float[] xs, float[] mu, float[] scale, float[] be, float[] ys, int outer, int channels, int parts) : IParallelBody
+    {
+        public void Invoke(int k)
+        {
+            int o0 = (int)((long)outer * k / parts), o1 = (int)((long)outer * (k + 1) / parts);
+            for (int o = o0; o < o1; o++) NormAffineAcross(xs.AsSpan(o * channels, channels), mu, scale, be, ys.AsSpan(o * channels, channels));
+        }
+    }
+
+    /// <summary>Chunk k of the forward: rows (o, c) [rows·k/chunks, rows·(k+1)/chunks), each SIMD along inner.</summary>
+    private readonly struct ForwardRowsBody(float[] xs, float[] mu, float[] inv, float[] ga, float[] be, float[] ys, int rows, int channels, int inner, int chunks)
+        : IParallelBody
+    {
+        public void Invoke(int k)
         {
             int r0 = (int)((long)rows * k / chunks), r1 = (int)((long)rows * (k + 1) / chunks);
             for (int r = r0; r < r1; r++)
@@ -128,7 +162,7 @@ public sealed partial class CpuDevice
                 int c = r % channels;
                 NormAffineRow(xs.AsSpan(r * inner, inner), mu[c], inv[c] * ga[c], be[c], ys.AsSpan(r * inner, inner));
             }
-        });
+        }
     }
 
     /// <inheritdoc/>
@@ -139,85 +173,113 @@ public sealed partial class CpuDevice
         NeedLength(x, total, nameof(x));
         NeedLength(dY, total, nameof(dY));
         NeedLength(dX, total, nameof(dX));
-        foreach (var (t, name) in new[] { (mean, nameof(mean)), (invStd, nameof(invStd)), (gamma, nameof(gamma)), (dGamma, nameof(dGamma)), (dBeta, nameof(dBeta)) })
-            NeedLength(t, channels, name);
-        float[] xs = A(x), gs = A(dY), dxs = A(dX), mu = A(mean), inv = A(invStd), ga = A(gamma), dga = A(dGamma), dbe = A(dBeta);
-        int m = outer * inner;
-        if (inner == 1)
+        NeedLength(mean, channels, nameof(mean));
+        NeedLength(invStd, channels, nameof(invStd));
+        NeedLength(gamma, channels, nameof(gamma));
+        NeedLength(dGamma, channels, nameof(dGamma));
+        NeedLength(dBeta, channels, nameof(dBeta));
+        var args = new NormBackwardArgs(A(x), A(dY), A(dX), A(mean), A(invStd), A(gamma), A(dGamma), A(dBeta), outer, channels, inner, batchStatistics);
+        // [N, C]: vectorise across channels as the statistics do; short rows: walk contiguously; otherwise one channel per item.
+        if (inner == 1) NormForChannelRanges(channels, total, new BackwardAcrossBody(args));
+        else if (inner < Vector<float>.Count) NormForChannelRanges(channels, total, new BackwardShortBody(args));
+        else NormForChannels(channels, total, new BackwardChannelBody(args));
+    }
+
+    /// <summary>What every batch-norm backward work item reads and writes.</summary>
+    private readonly record struct NormBackwardArgs(float[] Xs, float[] Gs, float[] Dxs, float[] Mu, float[] Inv, float[] Ga, float[] DGa, float[] DBe,
+                                                    int Outer, int Channels, int Inner, bool BatchStatistics)
+    {
+        public int M => Outer * Inner;
+    }
+
+    /// <summary>Channels [c0, c0 + len) of the [N, C] backward: sums across channels as the statistics do, then dX[o, :] = a·dY + (b·(x − mean) + d) per row.</summary>
+    private readonly struct BackwardAcrossBody(NormBackwardArgs p) : IRangeBody
+    {
+        public void Invoke(int c0, int len)
         {
-            // [N, C]: vectorise across channels as the statistics do, then dX[o, :] = a·dY + (b·(x − mean) + d) per row.
-            NormForChannelRanges(channels, total, (c0, c1) =>
+            float[] xs = p.Xs, gs = p.Gs, dxs = p.Dxs, mu = p.Mu, inv = p.Inv, ga = p.Ga, dga = p.DGa, dbe = p.DBe;
+            int outer = p.Outer, channels = p.Channels, m = p.M;
+            var dbl = Scratch.Get(ref t_normItemDoubles, 2 * len);
+            var flt = Scratch.Get(ref t_normItemFloats, 5 * len);
+            Span<double> sumDy = dbl.AsSpan(0, len), sumDyDev = dbl.AsSpan(len, len);
+            Span<float> accS = flt.AsSpan(0, len), accD = flt.AsSpan(len, len);
+            Span<float> ca = flt.AsSpan(2 * len, len), cb = flt.AsSpan(3 * len, len), cd = flt.AsSpan(4 * len, len);
+            sumDy.Clear(); sumDyDev.Clear(); cb.Clear(); cd.Clear();
+            var muc = mu.AsSpan(c0, len);
+            for (int o0 = 0; o0 < outer; o0 += NormRowBlock)
             {
-                int len = c1 - c0;
-                var sumDy = new double[len]; var sumDyDev = new double[len];
-                var accS = new float[len]; var accD = new float[len];
-                var muc = mu.AsSpan(c0, len);
-                for (int o0 = 0; o0 < outer; o0 += NormRowBlock)
+                accS.Clear(); accD.Clear();
+                for (int o = o0; o < Math.Min(outer, o0 + NormRowBlock); o++)
+                    NormAccumulateSumAndDot(accS, accD, gs.AsSpan(o * channels + c0, len), xs.AsSpan(o * channels + c0, len), muc);
+                for (int j = 0; j < len; j++) { sumDy[j] += accS[j]; sumDyDev[j] += accD[j]; }
+            }
+            for (int j = 0; j < len; j++)
+            {
+                int c = c0 + j;
+                double sumDyXhat = sumDyDev[j] * inv[c];
+                dga[c] += (float)sumDyXhat;
+                dbe[c] += (float)sumDy[j];
+                ca[j] = ga[c] * inv[c];
+                if (p.BatchStatistics)
                 {
-                    Array.Clear(accS); Array.Clear(accD);
-                    for (int o = o0; o < Math.Min(outer, o0 + NormRowBlock); o++)
-                        NormAccumulateSumAndDot(accS, accD, gs.AsSpan(o * channels + c0, len), xs.AsSpan(o * channels + c0, len), muc);
-                    for (int j = 0; j < len; j++) { sumDy[j] += accS[j]; sumDyDev[j] += accD[j]; }
+                    cb[j] = (float)(-(double)ga[c] * inv[c] * inv[c] * sumDyXhat / m);
+                    cd[j] = (float)(-(double)ga[c] * inv[c] * sumDy[j] / m);
                 }
-                var ca = new float[len]; var cb = new float[len]; var cd = new float[len];
-                for (int j = 0; j < len; j++)
-                {
-                    int c = c0 + j;
-                    double sumDyXhat = sumDyDev[j] * inv[c];
-                    dga[c] += (float)sumDyXhat;
-                    dbe[c] += (float)sumDy[j];
-                    ca[j] = ga[c] * inv[c];
-                    if (batchStatistics)
-                    {
-                        cb[j] = (float)(-(double)ga[c] * inv[c] * inv[c] * sumDyXhat / m);
-                        cd[j] = (float)(-(double)ga[c] * inv[c] * sumDy[j] / m);
-                    }
-                }
-                for (int o = 0; o < outer; o++)
-                    NormBackwardAcross(gs.AsSpan(o * channels + c0, len), xs.AsSpan(o * channels + c0, len), muc, ca, cb, cd, dxs.AsSpan(o * channels + c0, len));
-            });
-            return;
+            }
+            for (int o = 0; o < outer; o++)
+                NormBackwardAcross(gs.AsSpan(o * channels + c0, len), xs.AsSpan(o * channels + c0, len), muc, ca, cb, cd, dxs.AsSpan(o * channels + c0, len));
         }
-        if (inner < Vector<float>.Count)
+    }
+
+    /// <summary>Channels [c0, c0 + len) of the short-row backward: contiguous walk with per-channel double sums, then dX row by row.</summary>
+    private readonly struct BackwardShortBody(NormBackwardArgs p) : IRangeBody
+    {
+        public void Invoke(int c0, int len)
         {
-            // Short rows: walk contiguously with per-channel double sums, then write dX row by row.
-            NormForChannelRanges(channels, total, (c0, c1) =>
-            {
-                int len = c1 - c0;
-                var sumDy = new double[len]; var sumDyDev = new double[len];
-                for (int o = 0; o < outer; o++)
-                    for (int c = c0; c < c1; c++)
-                    {
-                        int off = (o * channels + c) * inner;
-                        float muc = mu[c];
-                        for (int i = 0; i < inner; i++) { float g = gs[off + i]; sumDy[c - c0] += g; sumDyDev[c - c0] += (double)g * (xs[off + i] - muc); }
-                    }
-                var ca = new float[len]; var cb = new float[len]; var cd = new float[len];
+            float[] xs = p.Xs, gs = p.Gs, dxs = p.Dxs, mu = p.Mu, inv = p.Inv, ga = p.Ga, dga = p.DGa, dbe = p.DBe;
+            int outer = p.Outer, channels = p.Channels, inner = p.Inner, m = p.M, c1 = c0 + len;
+            var dbl = Scratch.Get(ref t_normItemDoubles, 2 * len);
+            var flt = Scratch.Get(ref t_normItemFloats, 3 * len);
+            Span<double> sumDy = dbl.AsSpan(0, len), sumDyDev = dbl.AsSpan(len, len);
+            Span<float> ca = flt.AsSpan(0, len), cb = flt.AsSpan(len, len), cd = flt.AsSpan(2 * len, len);
+            sumDy.Clear(); sumDyDev.Clear(); cb.Clear(); cd.Clear();
+            for (int o = 0; o < outer; o++)
                 for (int c = c0; c < c1; c++)
                 {
-                    int j = c - c0;
-                    double sumDyXhat = sumDyDev[j] * inv[c];
-                    dga[c] += (float)sumDyXhat;
-                    dbe[c] += (float)sumDy[j];
-                    ca[j] = ga[c] * inv[c];
-                    if (batchStatistics && m > 0)
-                    {
-                        cb[j] = (float)(-(double)ga[c] * inv[c] * inv[c] * sumDyXhat / m);
-                        cd[j] = (float)(-(double)ga[c] * inv[c] * sumDy[j] / m);
-                    }
+                    int off = (o * channels + c) * inner;
+                    float muc = mu[c];
+                    for (int i = 0; i < inner; i++) { float g = gs[off + i]; sumDy[c - c0] += g; sumDyDev[c - c0] += (double)g * (xs[off + i] - muc); }
                 }
-                for (int o = 0; o < outer; o++)
-                    for (int c = c0; c < c1; c++)
-                    {
-                        int off = (o * channels + c) * inner, j = c - c0;
-                        for (int i = 0; i < inner; i++) dxs[off + i] = ca[j] * gs[off + i] + (cb[j] * (xs[off + i] - mu[c]) + cd[j]);
-                    }
-            });
-            return;
+            for (int c = c0; c < c1; c++)
+            {
+                int j = c - c0;
+                double sumDyXhat = sumDyDev[j] * inv[c];
+                dga[c] += (float)sumDyXhat;
+                dbe[c] += (float)sumDy[j];
+                ca[j] = ga[c] * inv[c];
+                if (p.BatchStatistics && m > 0)
+                {
+                    cb[j] = (float)(-(double)ga[c] * inv[c] * inv[c] * sumDyXhat / m);
+                    cd[j] = (float)(-(double)ga[c] * inv[c] * sumDy[j] / m);
+                }
+            }
+            for (int o = 0; o < outer; o++)
+                for (int c = c0; c < c1; c++)
+                {
+                    int off = (o * channels + c) * inner, j = c - c0;
+                    for (int i = 0; i < inner; i++) dxs[off + i] = ca[j] * gs[off + i] + (cb[j] * (xs[off + i] - mu[c]) + cd[j]);
+                }
         }
-        void Channel(int c)
+    }
+
+    /// <summary>Channel c of the backward, SIMD along its rows.</summary>
+    private readonly struct BackwardChannelBody(NormBackwardArgs p) : IParallelBody
+    {
+        public void Invoke(int c)
         {
-            float muc = mu[c], invc = inv[c], gac = ga[c];
+            float[] xs = p.Xs, gs = p.Gs, dxs = p.Dxs;
+            int outer = p.Outer, channels = p.Channels, inner = p.Inner, m = p.M;
+            float muc = p.Mu[c], invc = p.Inv[c], gac = p.Ga[c];
             double sumDy = 0, sumDyDev = 0;
             for (int o = 0; o < outer; o++)
             {
@@ -227,11 +289,11 @@ public sealed partial class CpuDevice
                 sumDyDev += rowDot;
             }
             double sumDyXhat = sumDyDev * invc;
-            dga[c] += (float)sumDyXhat;
-            dbe[c] += (float)sumDy;
+            p.DGa[c] += (float)sumDyXhat;
+            p.DBe[c] += (float)sumDy;
             // dX = a·dY + b·(x − mean) + d
             float a = gac * invc, b = 0, d = 0;
-            if (batchStatistics && m > 0)
+            if (p.BatchStatistics && m > 0)
             {
                 b = (float)(-(double)gac * invc * invc * sumDyXhat / m);
                 d = (float)(-(double)gac * invc * sumDy / m);
@@ -242,21 +304,30 @@ public sealed partial class CpuDevice
                 NormBackwardRow(gs.AsSpan(off, inner), xs.AsSpan(off, inner), muc, a, b, d, dxs.AsSpan(off, inner));
             }
         }
-        NormForChannels(channels, total, Channel);
     }
 
     /// <summary>Runs one work item per channel, threaded only when the tensor is large enough to pay for it.</summary>
-    private void NormForChannels(int channels, long total, Action<int> channel)
+    private void NormForChannels<T>(int channels, long total, in T channel) where T : struct, IParallelBody
     {
-        if (total < NormParallelThreshold) { for (int c = 0; c < channels; c++) channel(c); }
+        if (total < NormParallelThreshold) { for (int c = 0; c < channels; c++) channel.Invoke(c); }
         else ParallelFor(channels, channel);
     }
 
-    /// <summary>Splits the channels into contiguous ranges, one work item each (one range when the tensor is small).</summary>
-    private void NormForChannelRanges(int channels, long total, Action<int, int> range)
+    /// <summary>Splits the channels into contiguous ranges, one work item each (one range when the tensor is small); range.Invoke(c0, count).</summary>
+    private void NormForChannelRanges<T>(int channels, long total, in T range) where T : struct, IRangeBody
     {
         int parts = total < NormParallelThreshold ? 1 : Math.Min(channels, Threads);
-        ParallelFor(parts, k => range((int)((long)channels * k / parts), (int)((long)channels * (k + 1) / parts)));
+        ParallelFor(parts, new ChannelRangeBody<T>(range, channels, parts));
+    }
+
+    /// <summary>Part k of <see cref="NormForChannelRanges{T}"/>: channels [C·k/parts, C·(k+1)/parts).</summary>
+    private readonly struct ChannelRangeBody<T>(T range, int channels, int parts) : IParallelBody where T : struct, IRangeBody
+    {
+        public void Invoke(int k)
+        {
+            int c0 = (int)((long)channels * k / parts), c1 = (int)((long)channels * (k + 1) / parts);
+            range.Invoke(c0, c1 - c0);
+        }
     }
 
     /// <summary>y[c] = (x[c] − mu[c])·scale[c] + shift[c], vectorised over c.</summary>

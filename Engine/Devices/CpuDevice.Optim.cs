@@ -9,6 +9,10 @@ namespace ConvEngine;
 
 public sealed partial class CpuDevice
 {
+    // SoftmaxCrossEntropy's labels (copied off the caller's span so work items can read them) and per-row losses.
+    [ThreadStatic] private static int[]? t_sceLabels;
+    [ThreadStatic] private static double[]? t_sceLoss;
+
     /// <inheritdoc/>
     public override double SoftmaxCrossEntropy(Tensor logits, ReadOnlySpan<int> labels, Tensor dLogits)
     {
@@ -23,9 +27,22 @@ public sealed partial class CpuDevice
                 throw new ArgumentException($"Label {r} must be in [0, {k}) but is {labels[r]}.", nameof(labels));
         if (n == 0) return 0;
         float[] x = A(logits), d = A(dLogits);
-        int[] lab = labels.ToArray();
-        var loss = new double[n];
-        void Row(int r)
+        int[] lab = Scratch.Get(ref t_sceLabels, n);
+        labels.CopyTo(lab);
+        double[] loss = Scratch.Get(ref t_sceLoss, n);
+        var row = new SoftmaxRowBody(x, d, lab, loss, n, k);
+        if ((long)n * k <= ElementwiseParallelMin || Threads == 1 || n == 1)
+            for (int r = 0; r < n; r++) row.Invoke(r);
+        else ParallelFor(n, row);
+        double total = 0;
+        for (int r = 0; r < n; r++) total += loss[r];
+        return total / n;
+    }
+
+    /// <summary>Row r of softmax cross-entropy over [n, k] logits: its loss into loss[r], its gradient into d.</summary>
+    private readonly struct SoftmaxRowBody(float[] x, float[] d, int[] lab, double[] loss, int n, int k) : IParallelBody
+    {
+        public void Invoke(int r)
         {
             var row = x.AsSpan(r * k, k);
             var drow = d.AsSpan(r * k, k);
@@ -39,22 +56,20 @@ public sealed partial class CpuDevice
             SimdDriver.Map(drow, drow, new ScaleOp((float)(1.0 / (sum * n))));
             drow[lab[r]] -= 1f / n;
         }
-        if ((long)n * k <= ElementwiseParallelMin || Threads == 1 || n == 1)
-            for (int r = 0; r < n; r++) Row(r);
-        else ParallelFor(n, Row);
-        double total = 0;
-        foreach (var l in loss) total += l;
-        return total / n;
     }
 
     /// <inheritdoc/>
     public override void DropoutMask(ulong seed, ulong stream, float p, float keepValue, Tensor mask)
     {
-        float[] m = A(mask);
-        RunChunked(mask.Length, (s, len) =>
+        RunChunked(mask.Length, new DropoutBody(A(mask), seed, stream, p, keepValue));
+    }
+
+    private readonly struct DropoutBody(float[] m, ulong seed, ulong stream, float p, float keepValue) : IRangeBody
+    {
+        public void Invoke(int start, int length)
         {
-            for (int i = s; i < s + len; i++) m[i] = Rng.Uniform(seed, stream, (ulong)i) >= p ? keepValue : 0f;
-        });
+            for (int i = start; i < start + length; i++) m[i] = Rng.Uniform(seed, stream, (ulong)i) >= p ? keepValue : 0f;
+        }
     }
 
     /// <inheritdoc/>
@@ -68,8 +83,14 @@ public sealed partial class CpuDevice
         }
         float[] w = A(weight), g = A(grad);
         float[]? vel = velocity is null ? null : A(velocity);
-        RunChunked(weight.Length, (s, len) =>
-            SgdChunk(w.AsSpan(s, len), g.AsSpan(s, len), vel is null || momentum == 0 ? default : vel.AsSpan(s, len), lr, momentum, dampening, weightDecay, nesterov, firstStep));
+        RunChunked(weight.Length, new SgdBody(w, g, vel, lr, momentum, dampening, weightDecay, nesterov, firstStep));
+    }
+
+    private readonly struct SgdBody(float[] w, float[] g, float[]? vel, float lr, float momentum, float dampening, float weightDecay, bool nesterov, bool firstStep)
+        : IRangeBody
+    {
+        public void Invoke(int s, int len) =>
+            SgdChunk(w.AsSpan(s, len), g.AsSpan(s, len), vel is null || momentum == 0 ? default : vel.AsSpan(s, len), lr, momentum, dampening, weightDecay, nesterov, firstStep);
     }
 
     private static void SgdChunk(Span<float> w, ReadOnlySpan<float> g, Span<float> v, float lr, float momentum, float dampening, float weightDecay, bool nesterov, bool firstStep)
@@ -120,8 +141,14 @@ public sealed partial class CpuDevice
         float stepSize = (float)(lr / bc1);
         float bc2Sqrt = (float)Math.Sqrt(bc2);
         float[] w = A(weight), g = A(grad), ms = A(m), vs = A(v);
-        RunChunked(weight.Length, (s, len) =>
-            AdamChunk(w.AsSpan(s, len), g.AsSpan(s, len), ms.AsSpan(s, len), vs.AsSpan(s, len), lr, beta1, beta2, eps, weightDecay, decoupled, stepSize, bc2Sqrt));
+        RunChunked(weight.Length, new AdamBody(w, g, ms, vs, lr, beta1, beta2, eps, weightDecay, decoupled, stepSize, bc2Sqrt));
+    }
+
+    private readonly struct AdamBody(float[] w, float[] g, float[] ms, float[] vs, float lr, float beta1, float beta2, float eps,
+                                     float weightDecay, bool decoupled, float stepSize, float bc2Sqrt) : IRangeBody
+    {
+        public void Invoke(int s, int len) =>
+            AdamChunk(w.AsSpan(s, len), g.AsSpan(s, len), ms.AsSpan(s, len), vs.AsSpan(s, len), lr, beta1, beta2, eps, weightDecay, decoupled, stepSize, bc2Sqrt);
     }
 
     private static void AdamChunk(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, float lr, float beta1, float beta2, float eps,

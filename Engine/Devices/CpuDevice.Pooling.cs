@@ -10,21 +10,35 @@ public sealed partial class CpuDevice
     // Below this many touched elements the whole job runs on the calling thread.
     private const int PoolSerialThreshold = 1 << 14;
 
-    /// <summary>Window bounds of every output row and column, and how many planes a job has.</summary>
-    private readonly record struct PoolPlan(int Planes, int[] R0, int[] R1, int[] RP, int[] C0, int[] C1, int[] CP);
+    // The calling thread's window table (see Plan), read by the work items of one pooling call.
+    [ThreadStatic] private static int[]? t_poolWindows;
 
-    private static PoolPlan Plan(in PoolGeometry g, int planes)
+    /// <summary>
+    /// Window bounds of every output row and column in one array: start, end and padded count of the OH row windows,
+    /// then the same for the OW column windows.
+    /// </summary>
+    private readonly struct PoolPlan(int[] windows, int oh, int ow)
     {
-        var r0 = new int[g.OutH]; var r1 = new int[g.OutH]; var rp = new int[g.OutH];
-        var c0 = new int[g.OutW]; var c1 = new int[g.OutW]; var cp = new int[g.OutW];
-        for (int i = 0; i < g.OutH; i++) (r0[i], r1[i], rp[i]) = g.RowWindow(i);
-        for (int j = 0; j < g.OutW; j++) (c0[j], c1[j], cp[j]) = g.ColWindow(j);
-        return new PoolPlan(planes, r0, r1, rp, c0, c1, cp);
+        public ReadOnlySpan<int> R0 => windows.AsSpan(0, oh);
+        public ReadOnlySpan<int> R1 => windows.AsSpan(oh, oh);
+        public ReadOnlySpan<int> RP => windows.AsSpan(2 * oh, oh);
+        public ReadOnlySpan<int> C0 => windows.AsSpan(3 * oh, ow);
+        public ReadOnlySpan<int> C1 => windows.AsSpan(3 * oh + ow, ow);
+        public ReadOnlySpan<int> CP => windows.AsSpan(3 * oh + 2 * ow, ow);
     }
 
-    private void ForPlanes(int planes, long work, Action<int> body)
+    private static PoolPlan Plan(in PoolGeometry g)
     {
-        if (work < PoolSerialThreshold) { for (int p = 0; p < planes; p++) body(p); return; }
+        int oh = g.OutH, ow = g.OutW;
+        var win = Scratch.Get(ref t_poolWindows, 3 * (oh + ow));
+        for (int i = 0; i < oh; i++) (win[i], win[oh + i], win[2 * oh + i]) = g.RowWindow(i);
+        for (int j = 0; j < ow; j++) (win[3 * oh + j], win[3 * oh + ow + j], win[3 * oh + 2 * ow + j]) = g.ColWindow(j);
+        return new PoolPlan(win, oh, ow);
+    }
+
+    private void ForPlanes<T>(int planes, long work, in T body) where T : struct, IParallelBody
+    {
+        if (work < PoolSerialThreshold) { for (int p = 0; p < planes; p++) body.Invoke(p); return; }
         ParallelFor(planes, body);
     }
 
@@ -40,24 +54,29 @@ public sealed partial class CpuDevice
         CheckPoolGeometry(g);
         int planes = PlaneCount(x, g);
         NeedLength(y, (long)planes * g.OutH * g.OutW, nameof(y));
-        var plan = Plan(g, planes);
-        float[] xs = A(x), ys = A(y);
         int h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
-        ForPlanes(planes, (long)planes * (h * w + oh * ow), p => MaxPlane(xs, p * h * w, ys, p * oh * ow, w, plan));
+        ForPlanes(planes, (long)planes * (h * w + oh * ow), new MaxPoolBody(A(x), A(y), h * w, oh * ow, w, Plan(g)));
+    }
+
+    // Plane p of each pooling job: xPlane = H·W and yPlane = OH·OW elements per plane, w the input row length.
+    private readonly struct MaxPoolBody(float[] xs, float[] ys, int xPlane, int yPlane, int w, PoolPlan plan) : IParallelBody
+    {
+        public void Invoke(int p) => MaxPlane(xs, p * xPlane, ys, p * yPlane, w, plan);
     }
 
     // All pointer arithmetic below stays inside the planes whose lengths were checked above (PlaneCount/NeedLength):
     // window bounds come from PoolGeometry and are clipped to [0, H) × [0, W).
-    private static unsafe void MaxPlane(float[] xs, int xOff, float[] ys, int yOff, int w, PoolPlan plan)
+    private static unsafe void MaxPlane(float[] xs, int xOff, float[] ys, int yOff, int w, in PoolPlan plan)
     {
-        int oh = plan.R0.Length, ow = plan.C0.Length;
+        ReadOnlySpan<int> R0 = plan.R0, R1 = plan.R1, C0 = plan.C0, C1 = plan.C1;
+        int oh = R0.Length, ow = C0.Length;
         fixed (float* px0 = xs, py0 = ys)
         {
             float* px = px0 + xOff, py = py0 + yOff;
             for (int i = 0; i < oh; i++)
                 for (int j = 0; j < ow; j++)
                 {
-                    int idx = ArgMaxInPlane(px, w, plan.R0[i], plan.R1[i], plan.C0[j], plan.C1[j]);
+                    int idx = ArgMaxInPlane(px, w, R0[i], R1[i], C0[j], C1[j]);
                     py[i * ow + j] = idx < 0 ? float.NegativeInfinity : px[idx];
                 }
         }
@@ -94,15 +113,19 @@ public sealed partial class CpuDevice
         int planes = PlaneCount(x, g);
         NeedLength(dY, (long)planes * g.OutH * g.OutW, nameof(dY));
         NeedLength(dX, (long)planes * g.Height * g.Width, nameof(dX));
-        var plan = Plan(g, planes);
-        float[] xs = A(x), gys = A(dY), gxs = A(dX);
         int h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
-        ForPlanes(planes, (long)planes * (h * w + oh * ow), p => MaxBackwardPlane(xs, gxs, p * h * w, h * w, gys, p * oh * ow, w, plan));
+        ForPlanes(planes, (long)planes * (h * w + oh * ow), new MaxPoolBackwardBody(A(x), A(dY), A(dX), h * w, oh * ow, w, Plan(g)));
     }
 
-    private static unsafe void MaxBackwardPlane(float[] xs, float[] gxs, int xOff, int planeLen, float[] gys, int yOff, int w, PoolPlan plan)
+    private readonly struct MaxPoolBackwardBody(float[] xs, float[] gys, float[] gxs, int xPlane, int yPlane, int w, PoolPlan plan) : IParallelBody
     {
-        int oh = plan.R0.Length, ow = plan.C0.Length;
+        public void Invoke(int p) => MaxBackwardPlane(xs, gxs, p * xPlane, xPlane, gys, p * yPlane, w, plan);
+    }
+
+    private static unsafe void MaxBackwardPlane(float[] xs, float[] gxs, int xOff, int planeLen, float[] gys, int yOff, int w, in PoolPlan plan)
+    {
+        ReadOnlySpan<int> R0 = plan.R0, R1 = plan.R1, C0 = plan.C0, C1 = plan.C1;
+        int oh = R0.Length, ow = C0.Length;
         gxs.AsSpan(xOff, planeLen).Clear();
         fixed (float* px0 = xs, pgx0 = gxs, pgy0 = gys)
         {
@@ -110,7 +133,7 @@ public sealed partial class CpuDevice
             for (int i = 0; i < oh; i++)
                 for (int j = 0; j < ow; j++)
                 {
-                    int idx = ArgMaxInPlane(px, w, plan.R0[i], plan.R1[i], plan.C0[j], plan.C1[j]);
+                    int idx = ArgMaxInPlane(px, w, R0[i], R1[i], C0[j], C1[j]);
                     if (idx >= 0) pgx[idx] += pgy[i * ow + j];
                 }
         }
@@ -122,32 +145,35 @@ public sealed partial class CpuDevice
         CheckPoolGeometry(g);
         int planes = PlaneCount(x, g);
         NeedLength(y, (long)planes * g.OutH * g.OutW, nameof(y));
-        var plan = Plan(g, planes);
-        bool includePad = g.CountIncludePad;
-        float[] xs = A(x), ys = A(y);
         int h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
-        ForPlanes(planes, (long)planes * (h * w + oh * ow), p => AvgPlane(xs, p * h * w, ys, p * oh * ow, w, plan, includePad));
+        ForPlanes(planes, (long)planes * (h * w + oh * ow), new AvgPoolBody(A(x), A(y), h * w, oh * ow, w, Plan(g), g.CountIncludePad));
     }
 
-    private static unsafe void AvgPlane(float[] xs, int xOff, float[] ys, int yOff, int w, PoolPlan plan, bool includePad)
+    private readonly struct AvgPoolBody(float[] xs, float[] ys, int xPlane, int yPlane, int w, PoolPlan plan, bool includePad) : IParallelBody
     {
-        int oh = plan.R0.Length, ow = plan.C0.Length;
+        public void Invoke(int p) => AvgPlane(xs, p * xPlane, ys, p * yPlane, w, plan, includePad);
+    }
+
+    private static unsafe void AvgPlane(float[] xs, int xOff, float[] ys, int yOff, int w, in PoolPlan plan, bool includePad)
+    {
+        ReadOnlySpan<int> R0 = plan.R0, R1 = plan.R1, RP = plan.RP, C0 = plan.C0, C1 = plan.C1, CP = plan.CP;
+        int oh = R0.Length, ow = C0.Length;
         fixed (float* px0 = xs, py0 = ys)
         {
             float* px = px0 + xOff, py = py0 + yOff;
             for (int i = 0; i < oh; i++)
             {
-                int r0 = plan.R0[i], r1 = plan.R1[i];
+                int r0 = R0[i], r1 = R1[i];
                 for (int j = 0; j < ow; j++)
                 {
-                    int c0 = plan.C0[j], c1 = plan.C1[j];
+                    int c0 = C0[j], c1 = C1[j];
                     double acc = 0;
                     for (int r = r0; r < r1; r++)
                     {
                         float* row = px + r * w;
                         for (int c = c0; c < c1; c++) acc += row[c];
                     }
-                    int divisor = includePad ? plan.RP[i] * plan.CP[j] : (r1 - r0) * (c1 - c0);
+                    int divisor = includePad ? RP[i] * CP[j] : (r1 - r0) * (c1 - c0);
                     py[i * ow + j] = (float)(acc / divisor);
                 }
             }
@@ -160,27 +186,30 @@ public sealed partial class CpuDevice
         CheckPoolGeometry(g);
         int planes = PlaneCount(dX, g);
         NeedLength(dY, (long)planes * g.OutH * g.OutW, nameof(dY));
-        var plan = Plan(g, planes);
-        bool includePad = g.CountIncludePad;
-        float[] gys = A(dY), gxs = A(dX);
         int h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
-        ForPlanes(planes, (long)planes * (h * w + oh * ow), p => AvgBackwardPlane(gxs, p * h * w, h * w, gys, p * oh * ow, w, plan, includePad));
+        ForPlanes(planes, (long)planes * (h * w + oh * ow), new AvgPoolBackwardBody(A(dY), A(dX), h * w, oh * ow, w, Plan(g), g.CountIncludePad));
     }
 
-    private static unsafe void AvgBackwardPlane(float[] gxs, int xOff, int planeLen, float[] gys, int yOff, int w, PoolPlan plan, bool includePad)
+    private readonly struct AvgPoolBackwardBody(float[] gys, float[] gxs, int xPlane, int yPlane, int w, PoolPlan plan, bool includePad) : IParallelBody
     {
-        int oh = plan.R0.Length, ow = plan.C0.Length;
+        public void Invoke(int p) => AvgBackwardPlane(gxs, p * xPlane, xPlane, gys, p * yPlane, w, plan, includePad);
+    }
+
+    private static unsafe void AvgBackwardPlane(float[] gxs, int xOff, int planeLen, float[] gys, int yOff, int w, in PoolPlan plan, bool includePad)
+    {
+        ReadOnlySpan<int> R0 = plan.R0, R1 = plan.R1, RP = plan.RP, C0 = plan.C0, C1 = plan.C1, CP = plan.CP;
+        int oh = R0.Length, ow = C0.Length;
         gxs.AsSpan(xOff, planeLen).Clear();
         fixed (float* pgx0 = gxs, pgy0 = gys)
         {
             float* pgx = pgx0 + xOff, pgy = pgy0 + yOff;
             for (int i = 0; i < oh; i++)
             {
-                int r0 = plan.R0[i], r1 = plan.R1[i];
+                int r0 = R0[i], r1 = R1[i];
                 for (int j = 0; j < ow; j++)
                 {
-                    int c0 = plan.C0[j], c1 = plan.C1[j];
-                    int divisor = includePad ? plan.RP[i] * plan.CP[j] : (r1 - r0) * (c1 - c0);
+                    int c0 = C0[j], c1 = C1[j];
+                    int divisor = includePad ? RP[i] * CP[j] : (r1 - r0) * (c1 - c0);
                     float share = pgy[i * ow + j] / divisor;
                     for (int r = r0; r < r1; r++)
                     {

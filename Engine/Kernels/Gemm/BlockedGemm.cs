@@ -201,19 +201,22 @@ internal static class BlockedGemm
         fixed (float* ap = a, cp = c)
         {
             nint A0 = (nint)(ap + aOffset), C0 = (nint)(cp + cOffset);
-            var tile = new Tile<TB>(A0, lda, transA, bsrc, C0, ldc, m, n, k, alpha, beta, MR, NR, mcBlock, perChunk, directB, needA, needB, kcMax);
-            if (parallel && items > 1) device.ParallelFor(items, tile.Run<TK>);
-            else for (int i = 0; i < items; i++) tile.Run<TK>(i);
+            var tile = new Tile<TB, TK>(A0, lda, transA, bsrc, C0, ldc, m, n, k, alpha, beta, MR, NR, mcBlock, perChunk, directB, needA, needB, kcMax);
+            if (parallel && items > 1) device.ParallelFor(items, tile);
+            else for (int i = 0; i < items; i++) tile.Invoke(i);
         }
     }
 
     // One GEMM's tiling, shared by its work items (the arrays are pinned by the caller's fixed block for the whole call).
-    private sealed class Tile<TB>(nint a0, int lda, bool transA, TB bsrc, nint c0, int ldc, int m, int n, int k,
-                                  float alpha, float beta, int mr, int nr, int mcBlock, int perChunk, bool directB, int needA, int needB, int kStep)
-        where TB : struct, IBSource
+    // A struct handed to ParallelFor by reference: a call allocates no tile object and no delegate.
+    private readonly struct Tile<TB, TK>(nint a0, int lda, bool transA, TB bsrc, nint c0, int ldc, int m, int n, int k,
+                                         float alpha, float beta, int mr, int nr, int mcBlock, int perChunk, bool directB, int needA, int needB, int kStep)
+        : IParallelBody
+        where TB : struct, IBSource where TK : IMicroKernel
     {
-        public unsafe void Run<TK>(int item) where TK : IMicroKernel
+        public unsafe void Invoke(int item)
         {
+            TB src = bsrc; // a local: calls on a readonly field of a type parameter would copy it each time
             // Items with consecutive numbers share an N chunk (the B panels stay in L3 for the next M block).
             int mBlocks = (m + mcBlock - 1) / mcBlock;
             int mb = item % mBlocks, nb = item / mBlocks;
@@ -248,9 +251,9 @@ internal static class BlockedGemm
                         float betaEff = pc == 0 ? beta : 1f;
                         if (!directB)
                             for (int jp = 0; jp < nPanels; jp++)
-                                bsrc.Pack(pc, kc, j0 + jp * nr, Math.Min(nr, nc - jp * nr), nr, packB + (long)jp * nr * kc);
+                                src.Pack(pc, kc, j0 + jp * nr, Math.Min(nr, nc - jp * nr), nr, packB + (long)jp * nr * kc);
                         else if (fullPanels < nPanels) // only the right-edge panel, into the first slot
-                            bsrc.Pack(pc, kc, j0 + fullPanels * nr, nc - fullPanels * nr, nr, packB);
+                            src.Pack(pc, kc, j0 + fullPanels * nr, nc - fullPanels * nr, nr, packB);
                         for (int ip = 0; ip < mPanels; ip++)
                             PackA(A0, lda, transA, pc, kc, i0 + ip * mr, Math.Min(mr, mc - ip * mr), mr, packA + (long)ip * mr * kc);
 
@@ -259,7 +262,7 @@ internal static class BlockedGemm
                             int j = jp * nr, nrr = Math.Min(nr, nc - j);
                             float* bPanel; int bStride;
                             if (!directB) { bPanel = packB + (long)jp * nr * kc; bStride = nr; }
-                            else if (jp < fullPanels) { bPanel = bsrc.InPlace(pc, j0 + j, out bStride); }
+                            else if (jp < fullPanels) { bPanel = src.InPlace(pc, j0 + j, out bStride); }
                             else { bPanel = packB; bStride = nr; }
                             for (int ip = 0; ip < mPanels; ip++)
                             {

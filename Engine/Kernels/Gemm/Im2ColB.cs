@@ -20,6 +20,12 @@ internal static class Im2ColRuns
     /// <summary>Ints per run: start in the panel, length, image offset (b·C·H·W), oh, first ow.</summary>
     public const int Stride = 5;
 
+    // This thread's run table for callers whose table is too big for the stack (the callers never nest).
+    [ThreadStatic] private static int[]? t_runs;
+
+    /// <summary>A run table of <paramref name="length"/> ints that does not fit the stack: this thread's, reused (stale contents; Build overwrites what it returns).</summary>
+    public static Span<int> HeapTable(int length) => Scratch.Get(ref t_runs, length).AsSpan(0, length);
+
     /// <summary>An upper bound on the runs of <paramref name="count"/> consecutive columns.</summary>
     public static int Max(in ConvGeometry g, int count) => count / Math.Max(1, g.OutW) + 2;
 
@@ -80,7 +86,7 @@ internal readonly struct Im2ColB(nint x, ConvGeometry g, int rowOffset) : IBSour
     public unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst)
     {
         int max = Im2ColRuns.Max(g, nr) * Im2ColRuns.Stride;
-        Span<int> runs = max <= 512 ? stackalloc int[max] : new int[max];
+        Span<int> runs = max <= 512 ? stackalloc int[max] : Im2ColRuns.HeapTable(max);
         int count = Im2ColRuns.Build(g, j0, nr, runs);
         var geo = g;
         fixed (int* rp = runs)
@@ -114,7 +120,7 @@ internal readonly struct Im2ColTB(nint x, ConvGeometry g, int rowOffset) : IBSou
         int need = NR * stride;
         var rows = t_rows is { } tr && tr.Length >= need ? tr : (t_rows = GC.AllocateUninitializedArray<float>(Math.Max(need, 1 << 14), pinned: true));
         int max = Im2ColRuns.Max(g, kc) * Im2ColRuns.Stride;
-        Span<int> runs = max <= 1024 ? stackalloc int[max] : new int[max];
+        Span<int> runs = max <= 1024 ? stackalloc int[max] : Im2ColRuns.HeapTable(max);
         int count = Im2ColRuns.Build(g, p0, kc, runs);
         var geo = g;
         fixed (int* rp = runs)
