@@ -56,7 +56,7 @@ public class Adam : Optimizer
     public override void Step()
     {
         int t = StepCount + 1;
-        foreach (var p in Parameters)
+        foreach (var p in ParameterList)   // the List itself: no boxed enumerator per step
         {
             var m = GetOrCreateState(p, Kinds[0]);
             var v = GetOrCreateState(p, Kinds[1]);

@@ -36,6 +36,9 @@ public abstract class Optimizer
     /// <summary>The parameters being optimised, in the order given.</summary>
     public IReadOnlyList<Parameter> Parameters => _parameters;
 
+    /// <summary>The parameters as the concrete list, for allocation-free iteration in <see cref="Step"/>.</summary>
+    private protected List<Parameter> ParameterList => _parameters;
+
     /// <summary>The learning rate used by the next <see cref="Step"/> (schedulers set it).</summary>
     public float LearningRate
     {

@@ -52,7 +52,7 @@ public sealed class Sgd : Optimizer
     /// <inheritdoc/>
     public override void Step()
     {
-        foreach (var p in Parameters)
+        foreach (var p in ParameterList)   // the List itself: no boxed enumerator per step
         {
             Tensor? buf = null;
             bool first = false;
