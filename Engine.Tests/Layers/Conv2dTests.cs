@@ -122,6 +122,39 @@ public class Conv2dTests
         }
     }
 
+    [TestCase(1, 6, 5, 2, 28, TestName = "ImageParallel_lenet_c1")]
+    [TestCase(6, 16, 5, 0, 14, TestName = "ImageParallel_lenet_c2")]
+    [TestCase(8, 8, 3, 1, 8, TestName = "ImageParallel_same3x3_flippedKernelDx")]
+    public void ImageParallelChunksGiveTheSameResultsAsSerialChunks(int cin, int cout, int k, int pad, int hw)
+    {
+        // Small layers on a multi-threaded CPU run whole chunks of images on the threads (each chunk's GEMMs on one
+        // thread, dW in per-chunk partials added in chunk order); forcing the threshold to 0 runs the chunks one after
+        // another with each GEMM split over the threads. y and dX are computed by the same GEMMs either way (bitwise);
+        // dW is summed in a different order. Two backward passes check that dW and dB accumulate (+=).
+        var dev = new CpuDevice(2);
+        var rng = new Random(77);
+        const int n = 19; // several chunks, the last one short
+        var xData = TestUtil.RandomArray(rng, n * cin * hw * hw);
+        var results = new List<(float[] Y, float[] DX, float[] DW, float[] DB)>();
+        foreach (long macs in new[] { 0L, Conv2d.DefaultImageParallelMacs })
+        {
+            var conv = new Conv2d(cin, cout, k, 1, pad, device: dev, seed: 5) { ChunkColumns = 3 * hw * hw, ImageParallelMacs = macs };
+            var x = Tensor.FromArray(dev, xData, n, cin, hw, hw);
+            var y = conv.Forward(x);
+            var dY = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(8), y.Length), y.Shape);
+            conv.Backward(dY);
+            var dX = conv.Backward(dY);
+            results.Add((y.ToArray(), dX.ToArray(), conv.Weight.Grad.ToArray(), conv.Bias!.Grad.ToArray()));
+        }
+        Assert.That(results[1].Y, Is.EqualTo(results[0].Y), "y");
+        Assert.That(results[1].DX, Is.EqualTo(results[0].DX), "dX");
+        TestUtil.AssertClose(results[1].DW, results[0].DW, 1e-4, 1e-5, "dW (float32 sums over N·OH·OW in another order)");
+        Assert.That(results[1].DB, Is.EqualTo(results[0].DB), "dB");
+        var direct = new Conv2d(cin, cout, k, 1, pad, device: ReferenceDevice.Instance, seed: 5);
+        var yRef = direct.Forward(Tensor.FromArray(ReferenceDevice.Instance, xData, n, cin, hw, hw)).ToArray();
+        TestUtil.AssertClose(results[1].Y, yRef, 1e-4, 1e-5, "y against the reference device");
+    }
+
     public static IEnumerable<TestCaseData> GradConfigs()
     {
         yield return new TestCaseData(new Config(2, 3, 6, 5, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Grad_3x3_pad1");

@@ -24,6 +24,9 @@ namespace ConvEngine.NN;
 // layer fields in training mode and per call in eval mode. Output y and dX come from Module.ReusableBuffer (reused across
 // steps when ReuseBuffers is on). The cache is one immutable record, replaced by a single reference write.
 // A 1×1 kernel with stride 1 and no padding skips im2col: col is the image itself.
+// Threads: large layers split each GEMM over the threads. Small ones (at most ImageParallelMacs multiply-adds per image,
+// e.g. LeNet's) on a multi-threaded CPU give whole chunks to the threads instead (image-parallel): each chunk's GEMMs run
+// on one thread, and in backward each chunk writes its own dW partial, added into Weight.Grad in chunk order afterwards.
 
 /// <summary>A 2-D convolution over NCHW input with PyTorch's arguments and initialisation.</summary>
 public sealed class Conv2d : Module
@@ -34,6 +37,7 @@ public sealed class Conv2d : Module
     private Cache? _cache;
     private Tensor? _padScratch, _dPadScratch; // scratch for reflect/replicate padding
     private Tensor? _flipped; // W' of the stride-1 dX convolution (CPU)
+    private Tensor? _dwPartials; // per-chunk dW of the image-parallel backward (CPU)
 
     /// <summary>Creates a convolution with a square kernel and equal stride, padding and dilation along both axes.</summary>
     /// <param name="inChannels">Input channels Cin.</param>
@@ -190,35 +194,15 @@ public sealed class Conv2d : Module
             padH = padW = 0;
         }
         var g = new ConvGeometry(InChannels, xp.Dim(2), xp.Dim(3), KernelSize.H, KernelSize.W, Stride.H, Stride.W, padH, padW, Dilation.H, Dilation.W);
-        int cols = g.ColCols, kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
-        int imageLen = g.Channels * g.Height * g.Width, outLen = OutChannels * cols;
+        int cols = g.ColCols;
         var y = ReusableBuffer(0, Device, [n, OutChannels, g.OutH, g.OutW], x);
         int nb = ImagesPerChunk(n, g);
-        var ws = ConvWorkspace.For(Device);
         bool direct = IsDirect(g) && nb == 1;
         // On the CPU the GEMMs pack their im2col panels straight from x (implicit GEMM): no column matrix.
-        var implicitCpu = direct ? null : Device as CpuDevice;
-        var col = direct || implicitCpu is not null || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
-        var yc = nb == 1 || n == 0 ? null : ws.Out((long)OutChannels * nb * cols);
-        for (int b0 = 0; b0 < n; b0 += nb)
-        {
-            int bn = Math.Min(nb, n - b0), ld = bn * cols;
-            if (col is not null) Device.Im2ColBatch(xp, b0, bn, g, col);
-            var b = col ?? xp;
-            int bBase = col is null ? b0 * imageLen : 0;
-            // One image: the GEMM writes y directly; several: into Y' (Cout, bn·cols), then swapped into NCHW.
-            var c = bn == 1 ? y : yc!;
-            int cBase = bn == 1 ? b0 * outLen : 0;
-            for (int grp = 0; grp < Groups; grp++)
-            {
-                if (implicitCpu is not null)
-                    implicitCpu.GemmIm2Col(coutG, kg, Weight.Value, grp * coutG * kg, kg, xp, b0, bn, g, grp * kg, 0f, c, cBase + grp * coutG * ld, ld);
-                else
-                    Device.Gemm(false, false, coutG, ld, kg, 1f, Weight.Value, grp * coutG * kg, kg, b, bBase + grp * kg * ld, ld,
-                                0f, c, cBase + grp * coutG * ld, ld);
-            }
-            if (bn > 1) Device.SwapAxes(yc!, 0, OutChannels, bn, cols, y, b0 * outLen);
-        }
+        var plan = new Plan(xp, y, g, null, null, n, nb, direct, direct ? null : Device as CpuDevice, null);
+        int chunks = n == 0 ? 0 : (n + nb - 1) / nb;
+        if (ImageParallel(chunks, g) is { } cpu) cpu.ParallelFor(chunks, new ChunkBody(this, plan, forward: true));
+        else for (int i = 0; i < chunks; i++) ForwardChunk(plan, i);
         if (Bias is not null) Device.AddChannelBias(y, Bias.Value, n, OutChannels, cols);
         // A step that repeats the last one (same input tensor, as with reused buffers) keeps the cache it already has.
         var old = _cache;
@@ -239,8 +223,7 @@ public sealed class Conv2d : Module
         ShapeUtil.RequireShape(dY, expected, nameof(dY));
         CheckDevice(dY, Device, nameof(dY));
 
-        int cols = g.ColCols, kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
-        int imageLen = g.Channels * g.Height * g.Width, outLen = OutChannels * cols;
+        int cols = g.ColCols;
         var dX = ReusableBuffer(1, Device, xShape, dY);
         Tensor dXp = padded ? Scratch(ref _dPadScratch, xp.ShapeRef) : dX;
         int nb = ImagesPerChunk(n, g);
@@ -251,52 +234,135 @@ public sealed class Conv2d : Module
         var gT = implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g) : (ConvGeometry?)null;
         Tensor? wT = gT is null ? null : FlippedWeight();
         if (!direct && gT is null) Device.Fill(dXp, 0f); // col2im accumulates; the other paths overwrite dX
-        var ws = ConvWorkspace.For(Device);
-        var col = direct || implicitCpu is not null || n == 0 ? null : ws.Col((long)g.ColRows * nb * cols);
-        var dcol = direct || gT is not null || n == 0 ? null : ws.DCol((long)g.ColRows * nb * cols);
-        var dyc = nb == 1 || n == 0 ? null : ws.Out((long)OutChannels * nb * cols);
-        var dxc = gT is null || nb == 1 || n == 0 ? null : ws.DCol((long)imageLen * nb);
-        int cinG = InChannels / Groups, kT = coutG * KernelSize.H * KernelSize.W, planeLen = g.Height * g.Width;
-        for (int b0 = 0; b0 < n; b0 += nb)
+        int chunks = n == 0 ? 0 : (n + nb - 1) / nb;
+        if (ImageParallel(chunks, g) is { } cpu)
         {
-            int bn = Math.Min(nb, n - b0), ld = bn * cols;
-            if (col is not null) Device.Im2ColBatch(xp, b0, bn, g, col);
-            var b = col ?? xp;
-            var db = dcol ?? dXp;
-            int bBase = col is null ? b0 * imageLen : 0, dBase = dcol is null ? b0 * imageLen : 0;
-            // dY of the chunk as (Cout, bn·cols): the NCHW slice itself for one image, swapped for several.
-            var a = bn == 1 ? dY : dyc!;
-            int aBase = bn == 1 ? b0 * outLen : 0;
-            if (bn > 1) Device.SwapAxes(dY, b0 * outLen, bn, OutChannels, cols, dyc!, 0);
-            for (int grp = 0; grp < Groups; grp++)
-            {
-                int yOff = aBase + grp * coutG * ld;
-                // dW_g += dY_g · col_gᵀ (on the CPU with col packed straight from x)
-                if (implicitCpu is not null)
-                    implicitCpu.GemmIm2ColT(coutG, kg, a, yOff, ld, xp, b0, bn, g, grp * kg, 1f, Weight.Grad, grp * coutG * kg, kg);
-                else
-                    Device.Gemm(false, true, coutG, kg, ld, 1f, a, yOff, ld, b, bBase + grp * kg * ld, ld,
-                                1f, Weight.Grad, grp * coutG * kg, kg);
-                if (gT is { } gt)
-                {
-                    // dX_g (Cin/G, bn·H·W) = W'_g · im2col'(dY)_g; one image: straight into dX, several: swapped in below.
-                    var c = bn == 1 ? dXp : dxc!;
-                    int ldx = bn * planeLen, cOff = bn == 1 ? b0 * imageLen + grp * cinG * planeLen : grp * cinG * ldx;
-                    implicitCpu!.GemmIm2Col(cinG, kT, wT!, grp * cinG * kT, kT, dY, b0, bn, gt, grp * kT, 0f, c, cOff, ldx);
-                }
-                else
-                {
-                    // dcol_g = W_gᵀ · dY_g
-                    Device.Gemm(true, false, kg, ld, coutG, 1f, Weight.Value, grp * coutG * kg, kg, a, yOff, ld,
-                                0f, db, dBase + grp * kg * ld, ld);
-                }
-            }
-            if (dcol is not null) Device.Col2ImBatch(dcol, g, dXp, b0, bn);
-            if (gT is not null && bn > 1) Device.SwapAxes(dxc!, 0, InChannels, bn, planeLen, dXp, b0 * imageLen);
+            // Chunks on different threads: each writes its own dW partial (beta 0), added to Weight.Grad in chunk order
+            // afterwards, so the result does not depend on which thread ran which chunk.
+            int wLen = Weight.Value.Length;
+            var partials = Scratch(ref _dwPartials, chunks * wLen);
+            cpu.ParallelFor(chunks, new ChunkBody(this, new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, partials), forward: false));
+            var grad = Weight.Grad.AsSpan();
+            var part = partials.AsSpan();
+            for (int i = 0; i < chunks; i++) System.Numerics.Tensors.TensorPrimitives.Add(grad, part.Slice(i * wLen, wLen), grad);
+        }
+        else
+        {
+            var plan = new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp);
+            for (int i = 0; i < chunks; i++) BackwardChunk(plan, i);
         }
         if (Bias is not null) Device.ChannelDot(dY, null, n, OutChannels, cols, Bias.Grad, accumulate: true);
         if (padded) Device.Pad2dBackward(dXp, PaddingMode, new Padding2d(Padding.H, Padding.H, Padding.W, Padding.W), dX);
         return dX;
+    }
+
+    // What the chunks of one Forward or Backward share. Forward: X = the (padded) input, Y = y. Backward: X = the (padded)
+    // input, Y = dY, DX = dX (padded), GT/WT the stride-1 dX convolution when it applies, DW the per-chunk dW partials of the
+    // image-parallel mode (null: accumulate straight into Weight.Grad).
+    private readonly record struct Plan(Tensor X, Tensor Y, ConvGeometry G, ConvGeometry? GT, Tensor? WT, int N, int Nb, bool Direct,
+                                        CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null);
+
+    /// <summary>Runs chunk <c>item</c> of a Forward or Backward on a pool thread (image-parallel mode).</summary>
+    private readonly struct ChunkBody(Conv2d conv, Plan plan, bool forward) : IParallelBody
+    {
+        public void Invoke(int item)
+        {
+            if (forward) conv.ForwardChunk(plan, item);
+            else conv.BackwardChunk(plan, item);
+        }
+    }
+
+    // Image-parallel mode (CPU, several threads, several chunks, little work per image): whole chunks go to the threads and
+    // each chunk's GEMMs, im2col and swaps run on one thread (a ParallelFor inside a pool job runs inline). The LeNet layers
+    // (0.1–0.3 M multiply-adds per image) otherwise split every small GEMM over the threads, and waiting for each other
+    // ~40 times per pass cost more than the second thread gave. Null: run the chunks one after another, each GEMM parallel.
+    private CpuDevice? ImageParallel(int chunks, in ConvGeometry g)
+    {
+        if (Device is not CpuDevice cpu || cpu.Threads == 1 || chunks < 2) return null;
+        long macsPerImage = (long)OutChannels * (InChannels / Groups) * KernelSize.H * KernelSize.W * g.ColCols;
+        return macsPerImage <= ImageParallelMacs ? cpu : null;
+    }
+
+    /// <summary>Multiply-adds per image up to which chunks of images run in parallel instead of each GEMM (see ImageParallel).</summary>
+    internal long ImageParallelMacs { get; set; } = DefaultImageParallelMacs;
+
+    /// <summary>Default of <see cref="ImageParallelMacs"/>: 2^20.</summary>
+    internal const long DefaultImageParallelMacs = 1 << 20;
+
+    // Forward of chunk i: images b0 .. b0 + bn − 1.
+    private void ForwardChunk(in Plan p, int i)
+    {
+        var (xp, y, g) = (p.X, p.Y, p.G);
+        int b0 = i * p.Nb, bn = Math.Min(p.Nb, p.N - b0), cols = g.ColCols, ld = bn * cols;
+        int kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
+        int imageLen = g.Channels * g.Height * g.Width, outLen = OutChannels * cols;
+        var ws = ConvWorkspace.For(Device);   // this thread's scratch
+        var col = p.Direct || p.ImplicitCpu is not null ? null : ws.Col((long)g.ColRows * p.Nb * cols);
+        var yc = p.Nb == 1 ? null : ws.Out((long)OutChannels * p.Nb * cols);
+        if (col is not null) Device.Im2ColBatch(xp, b0, bn, g, col);
+        var b = col ?? xp;
+        int bBase = col is null ? b0 * imageLen : 0;
+        // One image: the GEMM writes y directly; several: into Y' (Cout, bn·cols), then swapped into NCHW.
+        var c = bn == 1 ? y : yc!;
+        int cBase = bn == 1 ? b0 * outLen : 0;
+        for (int grp = 0; grp < Groups; grp++)
+        {
+            if (p.ImplicitCpu is { } cpu)
+                cpu.GemmIm2Col(coutG, kg, Weight.Value, grp * coutG * kg, kg, xp, b0, bn, g, grp * kg, 0f, c, cBase + grp * coutG * ld, ld);
+            else
+                Device.Gemm(false, false, coutG, ld, kg, 1f, Weight.Value, grp * coutG * kg, kg, b, bBase + grp * kg * ld, ld,
+                            0f, c, cBase + grp * coutG * ld, ld);
+        }
+        if (bn > 1) Device.SwapAxes(yc!, 0, OutChannels, bn, cols, y, b0 * outLen);
+    }
+
+    // Backward of chunk i: dW (+= into Weight.Grad, or = into the chunk's partial) and dX of images b0 .. b0 + bn − 1.
+    private void BackwardChunk(in Plan p, int i)
+    {
+        var (xp, dY, g, dXp) = (p.X, p.Y, p.G, p.DX!);
+        int b0 = i * p.Nb, bn = Math.Min(p.Nb, p.N - b0), cols = g.ColCols, ld = bn * cols;
+        int kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
+        int imageLen = g.Channels * g.Height * g.Width, outLen = OutChannels * cols;
+        int cinG = InChannels / Groups, kT = coutG * KernelSize.H * KernelSize.W, planeLen = g.Height * g.Width;
+        var ws = ConvWorkspace.For(Device);   // this thread's scratch
+        var col = p.Direct || p.ImplicitCpu is not null ? null : ws.Col((long)g.ColRows * p.Nb * cols);
+        var dcol = p.Direct || p.GT is not null ? null : ws.DCol((long)g.ColRows * p.Nb * cols);
+        var dyc = p.Nb == 1 ? null : ws.Out((long)OutChannels * p.Nb * cols);
+        var dxc = p.GT is null || p.Nb == 1 ? null : ws.DCol((long)imageLen * p.Nb);
+        var (dw, dwBase, dwBeta) = p.DW is { } part ? (part, i * Weight.Value.Length, 0f) : (Weight.Grad, 0, 1f);
+        if (col is not null) Device.Im2ColBatch(xp, b0, bn, g, col);
+        var b = col ?? xp;
+        var db = dcol ?? dXp;
+        int bBase = col is null ? b0 * imageLen : 0, dBase = dcol is null ? b0 * imageLen : 0;
+        // dY of the chunk as (Cout, bn·cols): the NCHW slice itself for one image, swapped for several.
+        var a = bn == 1 ? dY : dyc!;
+        int aBase = bn == 1 ? b0 * outLen : 0;
+        if (bn > 1) Device.SwapAxes(dY, b0 * outLen, bn, OutChannels, cols, dyc!, 0);
+        for (int grp = 0; grp < Groups; grp++)
+        {
+            int yOff = aBase + grp * coutG * ld;
+            // dW_g += dY_g · col_gᵀ (on the CPU with col packed straight from x)
+            if (p.ImplicitCpu is { } cpu)
+                cpu.GemmIm2ColT(coutG, kg, a, yOff, ld, xp, b0, bn, g, grp * kg, dwBeta, dw, dwBase + grp * coutG * kg, kg);
+            else
+                Device.Gemm(false, true, coutG, kg, ld, 1f, a, yOff, ld, b, bBase + grp * kg * ld, ld,
+                            dwBeta, dw, dwBase + grp * coutG * kg, kg);
+            if (p.GT is { } gt)
+            {
+                // dX_g (Cin/G, bn·H·W) = W'_g · im2col'(dY)_g; one image: straight into dX, several: swapped in below.
+                var c = bn == 1 ? dXp : dxc!;
+                int ldx = bn * planeLen, cOff = bn == 1 ? b0 * imageLen + grp * cinG * planeLen : grp * cinG * ldx;
+                p.ImplicitCpu!.GemmIm2Col(cinG, kT, p.WT!, grp * cinG * kT, kT, dY, b0, bn, gt, grp * kT, 0f, c, cOff, ldx);
+            }
+            else
+            {
+                // dcol_g = W_gᵀ · dY_g
+                Device.Gemm(true, false, kg, ld, coutG, 1f, Weight.Value, grp * coutG * kg, kg, a, yOff, ld,
+                            0f, db, dBase + grp * kg * ld, ld);
+            }
+        }
+        if (dcol is not null) Device.Col2ImBatch(dcol, g, dXp, b0, bn);
+        if (p.GT is not null && bn > 1) Device.SwapAxes(dxc!, 0, InChannels, bn, planeLen, dXp, b0 * imageLen);
     }
 
     /// <inheritdoc/>
