@@ -31,8 +31,16 @@ public class Conv2dBenchmarks
     private Conv2d _conv = null!;
     private Tensor _x = null!, _dY = null!;
 
-    /// <summary>The reference shapes: name, N, Cin, H, W → Cout, kernel, stride, padding.</summary>
+    /// <summary>
+    /// The reference shapes: name, N, Cin, H, W → Cout, kernel, stride, padding. CONVENGINE_BENCH_CASES (comma-separated
+    /// names, e.g. "lenet_c1,lenet_c2") keeps only those.
+    /// </summary>
     public static IEnumerable<ConvCase> Cases() =>
+        Environment.GetEnvironmentVariable("CONVENGINE_BENCH_CASES") is { Length: > 0 } only
+            ? AllCases().Where(c => only.Split(',', StringSplitOptions.TrimEntries).Contains(c.Name))
+            : AllCases();
+
+    private static IEnumerable<ConvCase> AllCases() =>
     [
         new("lenet_c1", 64, 1, 28, 28, 6, 5, 1, 2),
         new("lenet_c2", 64, 6, 14, 14, 16, 5, 1, 0),

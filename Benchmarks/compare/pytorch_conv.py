@@ -45,13 +45,17 @@ def main():
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--label", default="")
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--cases", default="", help="comma-separated shape names to keep (default: all)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     rows = []
     print(f"PyTorch {torch.__version__}, {a.threads} threads {a.label}")
     print(f"{'shape':<12} {'fwd ms':>8} {'fwd GF/s':>9} {'bwd ms':>8} {'bwd GF/s':>9}")
+    keep = set(filter(None, a.cases.split(",")))
     for name, n, cin, h, w, cout, k, s, p in SHAPES:
+        if keep and name not in keep:
+            continue
         conv = torch.nn.Conv2d(cin, cout, k, s, p)
         x = torch.randn(n, cin, h, w, requires_grad=True)
         oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
