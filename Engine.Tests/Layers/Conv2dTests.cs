@@ -155,6 +155,48 @@ public class Conv2dTests
         TestUtil.AssertClose(results[1].Y, yRef, 1e-4, 1e-5, "y against the reference device");
     }
 
+    public static IEnumerable<TestCaseData> DirectKernelConfigs()
+    {
+        // Stride 1, one group: Cout below, at and past the 8-channel tile; Cin = 1; 1x1, 3x3, 5x5 and rectangular
+        // kernels; zero, "same" and larger padding, different per axis; dilation 2; planes narrower than the kernel's
+        // reach of one tile (W = 1, 7) and wider than a 48-column tile; reflect padding (x padded first, then pad 0).
+        yield return new TestCaseData(new Config(3, 5, 9, 11, 13, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_3x3_same_cout13");
+        yield return new TestCaseData(new Config(2, 1, 28, 28, 6, (5, 5), (1, 1), (2, 2), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_lenet_c1");
+        yield return new TestCaseData(new Config(2, 6, 14, 14, 16, (5, 5), (1, 1), (0, 0), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_lenet_c2_valid");
+        yield return new TestCaseData(new Config(2, 4, 7, 7, 8, (3, 2), (1, 1), (2, 0), (2, 1), 1, PaddingMode.Zeros)).SetName("Direct_rect_dilated_pad20");
+        yield return new TestCaseData(new Config(3, 3, 5, 1, 9, (3, 1), (1, 1), (1, 0), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_width1");
+        yield return new TestCaseData(new Config(2, 7, 6, 5, 17, (1, 1), (1, 1), (0, 0), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_1x1");
+        yield return new TestCaseData(new Config(2, 3, 8, 9, 4, (3, 3), (1, 1), (1, 2), (1, 1), 1, PaddingMode.Reflect)).SetName("Direct_reflect");
+        yield return new TestCaseData(new Config(2, 8, 20, 60, 8, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros, Bias: false)).SetName("Direct_wide_rows");
+    }
+
+    [TestCaseSource(nameof(DirectKernelConfigs))]
+    public void DirectKernelMatchesTheGemmPathAndTheReference(Config c)
+    {
+        // The direct stride-1 kernel (Kernels/Conv/DirectConv.cs) computes y and the stride-1 dX; the implicit GEMM is the
+        // same computation through packed panels, and the reference device runs the naive loop nest. Without AVX-512 both
+        // CPU variants take the GEMM path and the test still checks them against the reference.
+        var rng = new Random(41);
+        var xData = TestUtil.RandomArray(rng, c.N * c.Cin * c.H * c.W);
+        var results = new List<(float[] Y, float[] DX, float[] DW)>();
+        foreach (var dev in new IDevice[] { new CpuDevice(2), new CpuDevice(2), ReferenceDevice.Instance })
+        {
+            var conv = c.Build(seed: 6, dev);
+            conv.DirectKernel = results.Count == 0;   // first: direct kernel (where it applies), second: implicit GEMM
+            var y = conv.Forward(Tensor.FromArray(dev, xData, c.N, c.Cin, c.H, c.W));
+            var dY = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(12), y.Length), y.Shape);
+            var dX = conv.Backward(dY);
+            results.Add((y.ToArray(), dX.ToArray(), conv.Weight.Grad.ToArray()));
+        }
+        for (int i = 0; i < 2; i++)
+        {
+            string which = i == 0 ? "direct" : "gemm";
+            TestUtil.AssertClose(results[i].Y, results[2].Y, 1e-4, 1e-5, $"y ({which}) {c}");
+            TestUtil.AssertClose(results[i].DX, results[2].DX, 1e-4, 1e-5, $"dX ({which}) {c}");
+            TestUtil.AssertClose(results[i].DW, results[2].DW, 1e-4, 1e-5, $"dW ({which}) {c}");
+        }
+    }
+
     public static IEnumerable<TestCaseData> GradConfigs()
     {
         yield return new TestCaseData(new Config(2, 3, 6, 5, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Grad_3x3_pad1");

@@ -40,6 +40,23 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
+    /// Direct stride-1 convolution (Kernels/Conv/DirectConv.cs): y[firstImage + i] = w ⊛ x[firstImage + i] for the
+    /// <paramref name="images"/> images, overwriting y (NCHW, <paramref name="outChannels"/> channels). w is
+    /// (outChannels, C·KH·KW) row-major. Requires <c>DirectConv.Applies(g)</c>.
+    /// </summary>
+    internal void ConvDirect(Tensor w, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, Tensor y)
+    {
+        if (!Kernels.Conv.DirectConv.Applies(g)) throw new ArgumentException($"The direct convolution needs stride 1 and AVX-512; got {g}.", nameof(g));
+        int per = CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
+        NeedElements(w, (long)outChannels * g.ColRows, nameof(w));
+        long outPer = (long)outChannels * g.OutH * g.OutW;
+        if (y.Length < (firstImage + images) * outPer)
+            throw new ArgumentException($"y {y.ShapeString} is too small for images [{firstImage}, {firstImage + images}) of {outChannels}x{g.OutH}x{g.OutW}.", nameof(y));
+        if (images == 0 || per == 0) return;
+        Kernels.Conv.DirectConv.Forward(this, A(w), outChannels, A(x), firstImage, images, g, A(y));
+    }
+
+    /// <summary>
     /// Implicit weight-gradient GEMM: C (m x n) = A (m x images·OH·OW) · (rows [rowOffset, rowOffset + n) of the im2col matrix
     /// of the images)ᵀ + beta·C, packing from x directly. Equal to Im2ColBatch followed by Gemm(transB: true).
     /// </summary>

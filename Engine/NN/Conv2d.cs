@@ -289,6 +289,13 @@ public sealed class Conv2d : Module
     /// <summary>Default of <see cref="ImageParallelMacs"/>: 2^20.</summary>
     internal const long DefaultImageParallelMacs = 1 << 20;
 
+    /// <summary>Whether stride-1 convolutions on the CPU use the direct kernel (Kernels/Conv/DirectConv.cs) where it applies.</summary>
+    internal bool DirectKernel { get; set; } = true;
+
+    // The direct kernel: CPU, one group, stride 1, AVX-512 (else the implicit GEMM).
+    private bool UsesDirectKernel(CpuDevice? cpu, in ConvGeometry g) =>
+        DirectKernel && cpu is not null && Groups == 1 && Kernels.Conv.DirectConv.Applies(g);
+
     // Forward of chunk i: images b0 .. b0 + bn − 1.
     private void ForwardChunk(in Plan p, int i)
     {
@@ -299,6 +306,11 @@ public sealed class Conv2d : Module
         var ws = ConvWorkspace.For(Device);   // this thread's scratch
         var col = p.Direct || p.ImplicitCpu is not null ? null : ws.Col((long)g.ColRows * p.Nb * cols);
         var yc = p.Nb == 1 ? null : ws.Out((long)OutChannels * p.Nb * cols);
+        if (UsesDirectKernel(p.ImplicitCpu, g))
+        {
+            p.ImplicitCpu!.ConvDirect(Weight.Value, OutChannels, xp, b0, bn, g, y);   // straight into NCHW y
+            return;
+        }
         if (col is not null) Device.Im2ColBatch(xp, b0, bn, g, col);
         var b = col ?? xp;
         int bBase = col is null ? b0 * imageLen : 0;
@@ -347,7 +359,11 @@ public sealed class Conv2d : Module
             else
                 Device.Gemm(false, true, coutG, kg, ld, 1f, a, yOff, ld, b, bBase + grp * kg * ld, ld,
                             dwBeta, dw, dwBase + grp * coutG * kg, kg);
-            if (p.GT is { } gt)
+            if (p.GT is { } gtd && UsesDirectKernel(p.ImplicitCpu, gtd))
+            {
+                if (grp == 0) p.ImplicitCpu!.ConvDirect(p.WT!, InChannels, dY, b0, bn, gtd, dXp);   // straight into NCHW dX
+            }
+            else if (p.GT is { } gt)
             {
                 // dX_g (Cin/G, bn·H·W) = W'_g · im2col'(dY)_g; one image: straight into dX, several: swapped in below.
                 var c = bn == 1 ? dXp : dxc!;
@@ -362,7 +378,7 @@ public sealed class Conv2d : Module
             }
         }
         if (dcol is not null) Device.Col2ImBatch(dcol, g, dXp, b0, bn);
-        if (p.GT is not null && bn > 1) Device.SwapAxes(dxc!, 0, InChannels, bn, planeLen, dXp, b0 * imageLen);
+        if (p.GT is { } gtSwap && bn > 1 && !UsesDirectKernel(p.ImplicitCpu, gtSwap)) Device.SwapAxes(dxc!, 0, InChannels, bn, planeLen, dXp, b0 * imageLen);
     }
 
     /// <inheritdoc/>

@@ -1,0 +1,178 @@
+// Direct stride-1 convolution on AVX-512 ("shifted rows"): y (Cout, OH, OW) = W (Cout, K) · col (K, OH·OW) per image,
+// without packing the im2col matrix.
+//
+// Pad each image into xp (C, Hp, Wp) with Hp = H + 2·pH, Wp = W + 2·pW (zeros around it). Number the outputs in
+// padded-width coordinates, q = oh·Wp + ow with ow in [0, Wp): then for k = (c, kh, kw)
+//     col[k][q] = xp[c][oh + kh·dH][ow + kw·dW] = xp_flat[q + off(k)],   off(k) = c·Hp·Wp + kh·dH·Wp + kw·dW
+// so every row of the im2col matrix is a contiguous run of xp, one offset away from the next. The micro-kernel reads B
+// rows in place through that offset table; the columns with ow ≥ OW (the padded width's right margin, (Wp − OW)/Wp of
+// the work: 7 % for 28x28, 29 % for 7x7) are computed and dropped when the tile is stored. Only xp (one copy of x with
+// its border) is written, against K = C·KH·KW copies per output for im2col packing: a 3x3 layer reads each input value
+// from L1/L2 for 9·Cout multiply-adds instead of packing it nine times.
+//
+// Work items: (image, block of MR = 8 output channels, block of NR = 48 columns q); each runs the whole K in registers
+// (24 zmm accumulators) and stores its 8 x 48 tile through a stack buffer into y's valid pixels. A is W packed once per
+// call into [Cout/8][K][8] panels. The result does not depend on the thread count: each output is one item's K-ordered sum.
+// Used by Conv2d's CPU forward and for its stride-1 dX (a convolution of dY with the flipped kernel); NaiveConv is the twin.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ConvEngine.Kernels.Conv;
+
+internal static class DirectConv
+{
+    /// <summary>Output channels per micro-tile.</summary>
+    public const int MR = 8;
+    /// <summary>Output columns (padded-width coordinates) per micro-tile: three zmm.</summary>
+    public const int NR = 48;
+
+    /// <summary>Whether the processor runs the kernel (AVX-512F); otherwise callers use the implicit GEMM.</summary>
+    public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+
+    /// <summary>Whether <paramref name="g"/> is a geometry the direct kernel computes (stride 1, output not empty).</summary>
+    public static bool Applies(in ConvGeometry g) =>
+        IsSupported && g.StrideH == 1 && g.StrideW == 1 && g.OutH > 0 && g.OutW > 0 && g.Channels > 0;
+
+    [ThreadStatic] private static float[]? t_xp, t_a;
+    [ThreadStatic] private static int[]? t_off;
+
+    /// <summary>
+    /// y[firstImage + i] (outChannels, OH, OW) = w (outChannels, C·KH·KW, row-major, lda = C·KH·KW) ⊛ x[firstImage + i] for
+    /// i in [0, images), overwriting y. x and y are NCHW arrays of whole batches; <paramref name="g"/> must satisfy <see cref="Applies"/>.
+    /// </summary>
+    public static unsafe void Forward(CpuDevice device, float[] w, int outChannels, float[] x, int firstImage, int images, in ConvGeometry g, float[] y)
+    {
+        int c = g.Channels, h = g.Height, wd = g.Width, hp = h + 2 * g.PadH, wp = wd + 2 * g.PadW;
+        int oh = g.OutH, ow = g.OutW, k = g.ColRows, q = oh * wp;
+        int plane = hp * wp;
+        // Slack after each padded image: the last tile reads up to NR − 1 columns past q, plus the widest kernel offset.
+        int slack = NR + g.DilationW * (g.KernelW - 1) + 16;
+        int imageStride = (c * plane + slack + 15) & ~15;
+        int mBlocks = (outChannels + MR - 1) / MR, qBlocks = (q + NR - 1) / NR;
+
+        var xp = Scratch.Get(ref t_xp, images * imageStride + 16);
+        var a = Scratch.Get(ref t_a, mBlocks * k * MR);
+        var off = Scratch.Get(ref t_off, k);
+
+        // Offsets of the K rows, in im2col order (c, kh, kw).
+        for (int ci = 0, p = 0; ci < c; ci++)
+            for (int kh = 0; kh < g.KernelH; kh++)
+                for (int kw = 0; kw < g.KernelW; kw++)
+                    off[p++] = ci * plane + kh * g.DilationH * wp + kw * g.DilationW;
+        // A panels: a[mb][p][r] = w[mb·8 + r][p], zero rows past outChannels.
+        for (int mb = 0; mb < mBlocks; mb++)
+            for (int r = 0; r < MR; r++)
+            {
+                int co = mb * MR + r;
+                int dst = mb * k * MR + r;
+                if (co < outChannels) for (int p = 0; p < k; p++) a[dst + p * MR] = w[co * k + p];
+                else for (int p = 0; p < k; p++) a[dst + p * MR] = 0f;
+            }
+        // Pad the images (each (image, channel) plane is an independent item).
+        var pad = new PadBody(x, (long)firstImage * c * h * wd, xp, c, h, wd, g.PadH, g.PadW, imageStride, slack);
+        if ((long)images * c * plane >= 1 << 15) device.ParallelFor(images * c, pad);
+        else for (int i = 0; i < images * c; i++) pad.Invoke(i);
+
+        fixed (float* xp0 = xp, a0 = a, y0 = y)
+        fixed (int* off0 = off)
+        {
+            var tiles = new TileBody(xp0, a0, off0, y0 + (long)firstImage * outChannels * oh * ow, k, outChannels, oh, ow, wp,
+                                     imageStride, mBlocks, qBlocks);
+            int items = images * mBlocks * qBlocks;
+            if ((long)items * MR * NR * k >= 1 << 18) device.ParallelFor(items, tiles);
+            else for (int i = 0; i < items; i++) tiles.Invoke(i);
+        }
+    }
+
+    // Item (image, channel): copies the H x W plane into the middle of its Hp x Wp plane and zeros the border; the last
+    // channel of an image also zeros the slack after the image (read by the last tile's overrun, its results dropped).
+    private readonly struct PadBody(float[] x, long xBase, float[] xp, int c, int h, int w, int ph, int pw, int imageStride, int slack) : IParallelBody
+    {
+        public void Invoke(int item)
+        {
+            int img = item / c, ci = item % c, wp = w + 2 * pw, hp = h + 2 * ph;
+            var src = x.AsSpan((int)(xBase + ((long)img * c + ci) * h * w), h * w);
+            var dst = xp.AsSpan(img * imageStride + ci * hp * wp, hp * wp);
+            dst[..(ph * wp)].Clear();
+            for (int r = 0; r < h; r++)
+            {
+                var row = dst.Slice((ph + r) * wp, wp);
+                row[..pw].Clear();
+                src.Slice(r * w, w).CopyTo(row[pw..]);
+                row[(pw + w)..].Clear();
+            }
+            dst[((ph + h) * wp)..].Clear();
+            if (ci == c - 1) xp.AsSpan(img * imageStride + c * hp * wp, slack).Clear();
+        }
+    }
+
+    // Item i = (image, q block, channel block); consecutive items share the image and q block (its B rows stay in L1/L2).
+    private readonly unsafe struct TileBody(float* xp, float* a, int* off, float* y, int k, int cout, int oh, int ow, int wp,
+                                            int imageStride, int mBlocks, int qBlocks) : IParallelBody
+    {
+        public void Invoke(int item)
+        {
+            int mb = item % mBlocks, rest = item / mBlocks, qb = rest % qBlocks, img = rest / qBlocks;
+            int q0 = qb * NR;
+            float* t = stackalloc float[MR * NR];
+            Kernel(k, a + (long)mb * k * MR, xp + (long)img * imageStride + q0, off, t);
+            // Scatter the valid part: column j is output (q / wp, q % wp); rows past cout and columns ow ≥ OW are dropped.
+            int rows = Math.Min(MR, cout - mb * MR), q = oh * wp;
+            float* yImage = y + (long)img * cout * oh * ow;
+            for (int j = 0; j < NR && q0 + j < q;)
+            {
+                int qq = q0 + j, r0 = qq / wp, c0 = qq % wp;
+                int run = Math.Min(NR - j, wp - c0);          // columns left in this padded row
+                int valid = Math.Min(run, Math.Max(0, ow - c0)); // of which inside the output
+                if (valid > 0)
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float* dst = yImage + ((long)(mb * MR + r) * oh + r0) * ow + c0;
+                        new ReadOnlySpan<float>(t + r * NR + j, valid).CopyTo(new Span<float>(dst, valid));
+                    }
+                j += run;
+            }
+        }
+    }
+
+    // The 8 x 48 register tile: t[r][j] = Σ_p a[p][r] · xq[off[p] + j], 24 zmm accumulators, 3 B loads and 8 broadcasts per p.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Kernel(int kc, float* a, float* xq, int* off, float* t)
+    {
+        Vector512<float> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
+        Vector512<float> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
+        Vector512<float> c40 = default, c41 = default, c42 = default, c50 = default, c51 = default, c52 = default;
+        Vector512<float> c60 = default, c61 = default, c62 = default, c70 = default, c71 = default, c72 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            float* b = xq + off[p];
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16); var b2 = Vector512.Load(b + 32);
+            var a0 = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01); c02 = Vector512.FusedMultiplyAdd(a0, b2, c02);
+            var a1 = Vector512.Create(a[1]);
+            c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11); c12 = Vector512.FusedMultiplyAdd(a1, b2, c12);
+            var a2 = Vector512.Create(a[2]);
+            c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21); c22 = Vector512.FusedMultiplyAdd(a2, b2, c22);
+            var a3 = Vector512.Create(a[3]);
+            c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31); c32 = Vector512.FusedMultiplyAdd(a3, b2, c32);
+            var a4 = Vector512.Create(a[4]);
+            c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41); c42 = Vector512.FusedMultiplyAdd(a4, b2, c42);
+            var a5 = Vector512.Create(a[5]);
+            c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51); c52 = Vector512.FusedMultiplyAdd(a5, b2, c52);
+            var a6 = Vector512.Create(a[6]);
+            c60 = Vector512.FusedMultiplyAdd(a6, b0, c60); c61 = Vector512.FusedMultiplyAdd(a6, b1, c61); c62 = Vector512.FusedMultiplyAdd(a6, b2, c62);
+            var a7 = Vector512.Create(a[7]);
+            c70 = Vector512.FusedMultiplyAdd(a7, b0, c70); c71 = Vector512.FusedMultiplyAdd(a7, b1, c71); c72 = Vector512.FusedMultiplyAdd(a7, b2, c72);
+            a += MR;
+        }
+        Vector512.Store(c00, t); Vector512.Store(c01, t + 16); Vector512.Store(c02, t + 32);
+        Vector512.Store(c10, t + 48); Vector512.Store(c11, t + 64); Vector512.Store(c12, t + 80);
+        Vector512.Store(c20, t + 96); Vector512.Store(c21, t + 112); Vector512.Store(c22, t + 128);
+        Vector512.Store(c30, t + 144); Vector512.Store(c31, t + 160); Vector512.Store(c32, t + 176);
+        Vector512.Store(c40, t + 192); Vector512.Store(c41, t + 208); Vector512.Store(c42, t + 224);
+        Vector512.Store(c50, t + 240); Vector512.Store(c51, t + 256); Vector512.Store(c52, t + 272);
+        Vector512.Store(c60, t + 288); Vector512.Store(c61, t + 304); Vector512.Store(c62, t + 320);
+        Vector512.Store(c70, t + 336); Vector512.Store(c71, t + 352); Vector512.Store(c72, t + 368);
+    }
+}
