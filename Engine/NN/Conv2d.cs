@@ -292,9 +292,9 @@ public sealed class Conv2d : Module
     /// <summary>Whether stride-1 convolutions on the CPU use the direct kernel (Kernels/Conv/DirectConv.cs) where it applies.</summary>
     internal bool DirectKernel { get; set; } = true;
 
-    // The direct kernel: CPU, one group, stride 1, AVX-512 (else the implicit GEMM).
+    // The direct kernel: CPU, one group, stride 1, AVX-512, K small enough for its rows to stay in L2 (else the implicit GEMM).
     private bool UsesDirectKernel(CpuDevice? cpu, in ConvGeometry g) =>
-        DirectKernel && cpu is not null && Groups == 1 && Kernels.Conv.DirectConv.Applies(g);
+        DirectKernel && cpu is not null && Groups == 1 && g.ColRows <= Kernels.Conv.DirectConv.PreferredMaxK && Kernels.Conv.DirectConv.Applies(g);
 
     // Forward of chunk i: images b0 .. b0 + bn − 1.
     private void ForwardChunk(in Plan p, int i)

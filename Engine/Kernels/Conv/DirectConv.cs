@@ -27,6 +27,13 @@ internal static class DirectConv
     /// <summary>Output columns (padded-width coordinates) per micro-tile: three zmm.</summary>
     public const int NR = 48;
 
+    /// <summary>
+    /// The largest K (C·KH·KW) for which the direct kernel is preferred: a tile streams K rows of 48 floats (192 B) through
+    /// L2, 480 KB at this K, about half of a Zen 5 core's 1 MB. Past it (resnet_l4, K = 4,608: 156 GFLOP/s forward against
+    /// 185 for the implicit GEMM, whose KC blocking keeps its panels in L2) the GEMM path is faster.
+    /// </summary>
+    public const int PreferredMaxK = 2560;
+
     /// <summary>Whether the processor runs the kernel (AVX-512F); otherwise callers use the implicit GEMM.</summary>
     public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
