@@ -157,7 +157,7 @@ public class Conv2dTests
 
     public static IEnumerable<TestCaseData> DirectKernelConfigs()
     {
-        // Stride 1, one group: Cout below, at and past the 8-channel tile; Cin = 1; 1x1, 3x3, 5x5 and rectangular
+        // One group: Cout below, at and past the 8-channel tile; Cin = 1; 1x1, 3x3, 5x5 and rectangular
         // kernels; zero, "same" and larger padding, different per axis; dilation 2; planes narrower than the kernel's
         // reach of one tile (W = 1, 7) and wider than a 48-column tile; reflect padding (x padded first, then pad 0).
         yield return new TestCaseData(new Config(3, 5, 9, 11, 13, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_3x3_same_cout13");
@@ -168,12 +168,18 @@ public class Conv2dTests
         yield return new TestCaseData(new Config(2, 7, 6, 5, 17, (1, 1), (1, 1), (0, 0), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_1x1");
         yield return new TestCaseData(new Config(2, 3, 8, 9, 4, (3, 3), (1, 1), (1, 2), (1, 1), 1, PaddingMode.Reflect)).SetName("Direct_reflect");
         yield return new TestCaseData(new Config(2, 8, 20, 60, 8, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros, Bias: false)).SetName("Direct_wide_rows");
+        // Strided: phase planes (stride 2 both ways, 2 x 3, a 7x7/2 stem, a 1x1/2 projection, stride with dilation).
+        yield return new TestCaseData(new Config(2, 3, 23, 22, 10, (7, 7), (2, 2), (3, 3), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_stem_7x7_s2");
+        yield return new TestCaseData(new Config(2, 6, 14, 14, 12, (3, 3), (2, 2), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_3x3_s2");
+        yield return new TestCaseData(new Config(3, 5, 11, 13, 9, (1, 1), (2, 2), (0, 0), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_1x1_s2");
+        yield return new TestCaseData(new Config(2, 4, 13, 17, 8, (3, 2), (2, 3), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_rect_s23");
+        yield return new TestCaseData(new Config(2, 3, 15, 16, 5, (3, 3), (3, 2), (2, 2), (2, 2), 1, PaddingMode.Zeros)).SetName("Direct_s32_dilated");
     }
 
     [TestCaseSource(nameof(DirectKernelConfigs))]
     public void DirectKernelMatchesTheGemmPathAndTheReference(Config c)
     {
-        // The direct stride-1 kernel (Kernels/Conv/DirectConv.cs) computes y and the stride-1 dX; the implicit GEMM is the
+        // The direct kernel (Kernels/Conv/DirectConv.cs) computes y (any stride) and the stride-1 dX; the implicit GEMM is the
         // same computation through packed panels, and the reference device runs the naive loop nest. Without AVX-512 both
         // CPU variants take the GEMM path and the test still checks them against the reference.
         var rng = new Random(41);

@@ -40,13 +40,13 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
-    /// Direct stride-1 convolution (Kernels/Conv/DirectConv.cs): y[firstImage + i] = w ⊛ x[firstImage + i] for the
+    /// Direct convolution (Kernels/Conv/DirectConv.cs): y[firstImage + i] = w ⊛ x[firstImage + i] for the
     /// <paramref name="images"/> images, overwriting y (NCHW, <paramref name="outChannels"/> channels). w is
     /// (outChannels, C·KH·KW) row-major. Requires <c>DirectConv.Applies(g)</c>.
     /// </summary>
     internal void ConvDirect(Tensor w, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, Tensor y)
     {
-        if (!Kernels.Conv.DirectConv.Applies(g)) throw new ArgumentException($"The direct convolution needs stride 1 and AVX-512; got {g}.", nameof(g));
+        if (!Kernels.Conv.DirectConv.Applies(g)) throw new ArgumentException($"The direct convolution needs AVX-512 and a non-empty output; got {g}.", nameof(g));
         int per = CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
         NeedElements(w, (long)outChannels * g.ColRows, nameof(w));
         long outPer = (long)outChannels * g.OutH * g.OutW;
