@@ -15,7 +15,9 @@
 // element (oh + ⌊dH·kh/sH⌋, ow + ⌊dW·kw/sW⌋) of phase (dH·kh mod sH, dW·kw mod sW): with q = oh·Wph + ow the rows are again
 // contiguous, off(k) = c·sH·sW·Hph·Wph + phase·Hph·Wph + ⌊dH·kh/sH⌋·Wph + ⌊dW·kw/sW⌋. Stride 1 is the one-phase case.
 //
-// Work items: (image, block of MR = 8 output channels, block of NR = 48 columns q); each runs the whole K in registers
+// Work items: whole images per thread when there are at least two per thread (each pads its image and runs all its tiles,
+// so the padded copy stays in the core that wrote it), else (image, block of MR = 8 output channels, block of NR = 48
+// columns q) tiles shared by the threads. A tile runs the whole K in registers
 // (24 zmm accumulators) and stores its 8 x 48 tile through a stack buffer into y's valid pixels. A is W packed once per
 // call into [Cout/8][K][8] panels. The result does not depend on the thread count: each output is one item's K-ordered sum.
 // Used by Conv2d's CPU forward (any stride) and for its stride-1 dX (a convolution of dY with the flipped kernel); NaiveConv
@@ -76,7 +78,6 @@ internal static class DirectConv
         int imageStride = (c * channel + slack + 15) & ~15;
         int mBlocks = (outChannels + MR - 1) / MR, qBlocks = (q + NR - 1) / NR;
 
-        var xp = Scratch.Get(ref t_xp, images * imageStride + 16);
         var a = Scratch.Get(ref t_a, mBlocks * k * MR);
         var off = Scratch.Get(ref t_off, k);
 
@@ -97,34 +98,72 @@ internal static class DirectConv
                 if (co < outChannels) for (int p = 0; p < k; p++) a[dst + p * MR] = w[co * k + p];
                 else for (int p = 0; p < k; p++) a[dst + p * MR] = 0f;
             }
-        // Pad the images (each (image, channel) plane is an independent item).
-        var pad = new PadBody(x, (long)firstImage * c * h * wd, xp, c, h, wd, g.PadH, g.PadW, sh, sw, imageStride, slack);
-        if ((long)images * channel >= 1 << 15) device.ParallelFor(images * c, pad);
-        else for (int i = 0; i < images * c; i++) pad.Invoke(i);
-
-        fixed (float* xp0 = xp, a0 = a, y0 = y)
+        fixed (float* a0 = a, y0 = y)
         fixed (int* off0 = off)
         {
-            var tiles = new TileBody(xp0, a0, off0, y0 + (long)firstImage * outChannels * oh * ow, k, outChannels, oh, ow, wph,
-                                     imageStride, mBlocks, qBlocks);
-            int items = images * mBlocks * qBlocks;
-            if ((long)items * MR * NR * k >= 1 << 18) device.ParallelFor(items, tiles);
-            else for (int i = 0; i < items; i++) tiles.Invoke(i);
+            float* yFirst = y0 + (long)firstImage * outChannels * oh * ow;
+            var pad = new PadBody(x, (long)firstImage * c * h * wd, c, h, wd, g.PadH, g.PadW, sh, sw, imageStride, slack);
+            if (images >= 2 * device.Threads)
+            {
+                // Whole images per thread: each pads its image into its own buffer and runs all of its tiles, so the padded
+                // copy is read by the core that wrote it. Splitting both steps over the threads left each core reading the
+                // half of the copy the other one wrote, and a 32-channel 28x28 layer gained nothing from the second thread.
+                device.ParallelFor(images, new ImageBody(pad, a0, off0, yFirst, k, outChannels, oh, ow, wph, imageStride, mBlocks, qBlocks));
+            }
+            else
+            {
+                // Few images (a stem at batch 1): pad them all, then share the tiles of every image between the threads.
+                var xp = Scratch.Get(ref t_xp, images * imageStride + 16);
+                if ((long)images * channel >= 1 << 15) device.ParallelFor(images * c, new PadItems(pad, xp));
+                else for (int i = 0; i < images * c; i++) pad.Pad(xp, i / c, i % c, i / c * imageStride);
+                fixed (float* xp0 = xp)
+                {
+                    var tiles = new TileBody(xp0, a0, off0, yFirst, k, outChannels, oh, ow, wph, imageStride, mBlocks, qBlocks);
+                    int items = images * mBlocks * qBlocks;
+                    if ((long)items * MR * NR * k >= 1 << 18) device.ParallelFor(items, tiles);
+                    else for (int i = 0; i < items; i++) tiles.Invoke(i);
+                }
+            }
         }
     }
 
-    // Item (image, channel): writes the channel's padded plane (stride 1) or its sH·sW phase planes (stride > 1), zeros
-    // included; the last channel of an image also zeros the slack after the image (read by the last tile's overrun, its
-    // results dropped).
-    private readonly struct PadBody(float[] x, long xBase, float[] xp, int c, int h, int w, int ph, int pw, int sh, int sw,
-                                    int imageStride, int slack) : IParallelBody
+    // Image i on one thread: pad it into this thread's buffer, then every (q block, channel block) tile of it.
+    private readonly unsafe struct ImageBody(PadBody pad, float* a, int* off, float* y, int k, int cout, int oh, int ow, int wph,
+                                             int imageStride, int mBlocks, int qBlocks) : IParallelBody
     {
-        public void Invoke(int item)
+        public void Invoke(int image)
         {
-            int img = item / c, ci = item % c, wp = w + 2 * pw, hp = h + 2 * ph;
+            var xp = Scratch.Get(ref t_xp, imageStride + 16);
+            for (int ci = 0; ci < pad.C; ci++) pad.Pad(xp, image, ci, 0);
+            fixed (float* xp0 = xp)
+            {
+                // The tile body addresses image i at xp + i·imageStride and y + i·Cout·OH·OW: shift both so image 0 is this one.
+                var tiles = new TileBody(xp0, a, off, y + (long)image * cout * oh * ow, k, cout, oh, ow, wph, imageStride, mBlocks, qBlocks);
+                for (int t = 0; t < mBlocks * qBlocks; t++) tiles.Invoke(t);
+            }
+        }
+    }
+
+    // Item (image, channel) of the padding when all images are padded first.
+    private readonly struct PadItems(PadBody pad, float[] xp) : IParallelBody
+    {
+        public void Invoke(int item) => pad.Pad(xp, item / pad.C, item % pad.C, item / pad.C * pad.ImageStride);
+    }
+
+    // Channel ci of image img: writes the channel's padded plane (stride 1) or its sH·sW phase planes (stride > 1), zeros
+    // included, into xp at dstBase (the image's start there); the last channel also zeros the slack after the image (read
+    // by the last tile's overrun, whose results are dropped).
+    private readonly struct PadBody(float[] x, long xBase, int c, int h, int w, int ph, int pw, int sh, int sw, int imageStride, int slack)
+    {
+        public int C => c;
+        public int ImageStride => imageStride;
+
+        public void Pad(float[] xp, int img, int ci, int dstBase)
+        {
+            int wp = w + 2 * pw, hp = h + 2 * ph;
             int hph = (hp + sh - 1) / sh, wph = (wp + sw - 1) / sw, plane = hph * wph;
             var src = x.AsSpan((int)(xBase + ((long)img * c + ci) * h * w), h * w);
-            var dst = xp.AsSpan(img * imageStride + ci * sh * sw * plane, sh * sw * plane);
+            var dst = xp.AsSpan(dstBase + ci * sh * sw * plane, sh * sw * plane);
             if (sh == 1 && sw == 1)
             {
                 dst[..(ph * wp)].Clear();
@@ -158,7 +197,7 @@ internal static class DirectConv
                         }
                     }
             }
-            if (ci == c - 1) xp.AsSpan(img * imageStride + c * sh * sw * plane, slack).Clear();
+            if (ci == c - 1) xp.AsSpan(dstBase + c * sh * sw * plane, slack).Clear();
         }
     }
 
