@@ -127,18 +127,18 @@ public class Conv2dTests
     [TestCase(8, 8, 3, 1, 8, TestName = "ImageParallel_same3x3_flippedKernelDx")]
     public void ImageParallelChunksGiveTheSameResultsAsSerialChunks(int cin, int cout, int k, int pad, int hw)
     {
-        // Small layers on a multi-threaded CPU run whole chunks of images on the threads (each chunk's GEMMs on one
-        // thread, dW in per-chunk partials added in chunk order); forcing the threshold to 0 runs the chunks one after
-        // another with each GEMM split over the threads. y and dX are computed by the same GEMMs either way (bitwise);
+        // On a multi-threaded CPU with enough chunks, whole chunks of images run on the threads (each chunk's kernels on
+        // one thread, dW in per-chunk partials added in chunk order); turning that off runs the chunks one after another
+        // with each kernel split over the threads. y and dX are computed by the same GEMMs either way (bitwise);
         // dW is summed in a different order. Two backward passes check that dW and dB accumulate (+=).
         var dev = new CpuDevice(2);
         var rng = new Random(77);
         const int n = 19; // several chunks, the last one short
         var xData = TestUtil.RandomArray(rng, n * cin * hw * hw);
         var results = new List<(float[] Y, float[] DX, float[] DW, float[] DB)>();
-        foreach (long macs in new[] { 0L, Conv2d.DefaultImageParallelMacs })
+        foreach (bool imageParallel in new[] { false, true })
         {
-            var conv = new Conv2d(cin, cout, k, 1, pad, device: dev, seed: 5) { ChunkColumns = 3 * hw * hw, ImageParallelMacs = macs };
+            var conv = new Conv2d(cin, cout, k, 1, pad, device: dev, seed: 5) { ChunkColumns = 3 * hw * hw, ImageParallelChunks = imageParallel };
             var x = Tensor.FromArray(dev, xData, n, cin, hw, hw);
             var y = conv.Forward(x);
             var dY = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(8), y.Length), y.Shape);

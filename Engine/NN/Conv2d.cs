@@ -24,9 +24,9 @@ namespace ConvEngine.NN;
 // layer fields in training mode and per call in eval mode. Output y and dX come from Module.ReusableBuffer (reused across
 // steps when ReuseBuffers is on). The cache is one immutable record, replaced by a single reference write.
 // A 1×1 kernel with stride 1 and no padding skips im2col: col is the image itself.
-// Threads: large layers split each GEMM over the threads. Small ones (at most ImageParallelMacs multiply-adds per image,
-// e.g. LeNet's) on a multi-threaded CPU give whole chunks to the threads instead (image-parallel): each chunk's GEMMs run
-// on one thread, and in backward each chunk writes its own dW partial, added into Weight.Grad in chunk order afterwards.
+// Threads: with enough chunks (always for small layers such as LeNet's, at least two per thread for larger ones) whole
+// chunks go to the threads (image-parallel): each chunk's kernels run on one thread, and in backward each chunk writes its
+// own dW partial, added into Weight.Grad in chunk order afterwards. Otherwise each kernel is split over the threads.
 
 /// <summary>A 2-D convolution over NCHW input with PyTorch's arguments and initialisation.</summary>
 public sealed class Conv2d : Module
@@ -272,22 +272,33 @@ public sealed class Conv2d : Module
         }
     }
 
-    // Image-parallel mode (CPU, several threads, several chunks, little work per image): whole chunks go to the threads and
-    // each chunk's GEMMs, im2col and swaps run on one thread (a ParallelFor inside a pool job runs inline). The LeNet layers
-    // (0.1–0.3 M multiply-adds per image) otherwise split every small GEMM over the threads, and waiting for each other
-    // ~40 times per pass cost more than the second thread gave. Null: run the chunks one after another, each GEMM parallel.
+    // Image-parallel mode (CPU, several threads, several chunks): whole chunks go to the threads and each chunk's kernels run
+    // on one thread (a ParallelFor inside a pool job runs inline), so what a chunk writes (its padded copy, its column
+    // panels, its outputs) is read back by the core that wrote it. Small layers (at most ImageParallelMacs multiply-adds per
+    // image: LeNet's) use it whenever there are two chunks: otherwise their tiny GEMMs are split over the threads ~40 times a
+    // pass and waiting costs more than the second thread gives. Larger layers use it when there are at least two chunks per
+    // thread (balance) and the per-chunk dW partials stay under ImageParallelPartialLimit floats; splitting each kernel over
+    // the threads instead made every core read what the other had just written (backward of 32–64-channel 3x3 layers
+    // 10–25 % slower, scratch harness). Null: run the chunks one after another, each kernel parallel.
     private CpuDevice? ImageParallel(int chunks, in ConvGeometry g)
     {
-        if (Device is not CpuDevice cpu || cpu.Threads == 1 || chunks < 2) return null;
+        if (!ImageParallelChunks || Device is not CpuDevice cpu || cpu.Threads == 1 || chunks < 2) return null;
         long macsPerImage = (long)OutChannels * (InChannels / Groups) * KernelSize.H * KernelSize.W * g.ColCols;
-        return macsPerImage <= ImageParallelMacs ? cpu : null;
+        if (macsPerImage <= ImageParallelMacs) return cpu;
+        return chunks >= 2 * cpu.Threads && (long)chunks * Weight.Value.Length <= ImageParallelPartialLimit ? cpu : null;
     }
 
-    /// <summary>Multiply-adds per image up to which chunks of images run in parallel instead of each GEMM (see ImageParallel).</summary>
+    /// <summary>Whether chunks of images may run in parallel (see ImageParallel); false: every kernel is split over the threads.</summary>
+    internal bool ImageParallelChunks { get; set; } = true;
+
+    /// <summary>Multiply-adds per image up to which two chunks suffice for the image-parallel mode (see ImageParallel).</summary>
     internal long ImageParallelMacs { get; set; } = DefaultImageParallelMacs;
 
     /// <summary>Default of <see cref="ImageParallelMacs"/>: 2^20.</summary>
     internal const long DefaultImageParallelMacs = 1 << 20;
+
+    /// <summary>The most floats of per-chunk dW partials (chunks × weight length) the image-parallel mode may use: 2^22 (16 MiB).</summary>
+    internal const long ImageParallelPartialLimit = 1 << 22;
 
     /// <summary>Whether convolutions on the CPU use the direct kernel (Kernels/Conv/DirectConv.cs) where it applies.</summary>
     internal bool DirectKernel { get; set; } = true;
