@@ -180,6 +180,7 @@ public class Conv2dTests
     }
 
     [TestCaseSource(nameof(DirectKernelConfigs))]
+    [Category("Simd")] // also in the CI passes without AVX-512 and without intrinsics, where Conv2d takes the implicit GEMM
     public void DirectKernelMatchesTheGemmPathAndTheReference(Config c)
     {
         // The direct kernel (Kernels/Conv/DirectConv.cs) computes y (any stride) and the stride-1 dX; the implicit GEMM is the
