@@ -6,7 +6,8 @@
 //     col[k][q] = xp[c][oh + kh·dH][ow + kw·dW] = xp_flat[q + off(k)],   off(k) = c·Hp·Wp + kh·dH·Wp + kw·dW
 // so every row of the im2col matrix is a contiguous run of xp, one offset away from the next. The micro-kernel reads B
 // rows in place through that offset table; the columns with ow ≥ OW (the padded width's right margin, (Wp − OW)/Wp of
-// the work: 7 % for 28x28, 29 % for 7x7) are computed and dropped when the tile is stored. Only xp (one copy of x with
+// the work: 7 % for 28x28, 22 % for 7x7, plus the last tile's rounding up to 48: ColumnEfficiency) are computed and
+// dropped when the tile is stored. Only xp (one copy of x with
 // its border) is written, against K = C·KH·KW copies per output for im2col packing: a 3x3 layer reads each input value
 // from L1/L2 for 9·Cout multiply-adds instead of packing it nine times.
 //
