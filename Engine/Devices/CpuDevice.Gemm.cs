@@ -57,6 +57,23 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
+    /// Direct weight gradient (Kernels/Conv/DirectConv.cs): dW (outChannels, C·KH·KW) at <paramref name="dwOffset"/> =
+    /// beta·dW + Σ over the images of dY ⊗ im2col(x), with dY and x NCHW batches. Requires <c>DirectConv.Applies(g)</c>.
+    /// </summary>
+    internal void ConvWeightGradDirect(Tensor dY, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, float beta, Tensor dW, int dwOffset)
+    {
+        if (!Kernels.Conv.DirectConv.Applies(g)) throw new ArgumentException($"The direct convolution needs AVX-512 and a non-empty output; got {g}.", nameof(g));
+        int per = CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
+        long outPer = (long)outChannels * g.OutH * g.OutW;
+        if (dY.Length < (firstImage + images) * outPer)
+            throw new ArgumentException($"dY {dY.ShapeString} is too small for images [{firstImage}, {firstImage + images}) of {outChannels}x{g.OutH}x{g.OutW}.", nameof(dY));
+        if (dwOffset < 0 || dW.Length < dwOffset + (long)outChannels * g.ColRows)
+            throw new ArgumentException($"dW {dW.ShapeString} at offset {dwOffset} cannot hold {outChannels}x{g.ColRows} values.", nameof(dW));
+        if (images == 0 || per == 0) return;
+        Kernels.Conv.DirectConv.WeightGrad(this, A(dY), outChannels, A(x), firstImage, images, g, beta, A(dW), dwOffset);
+    }
+
+    /// <summary>
     /// Implicit weight-gradient GEMM: C (m x n) = A (m x images·OH·OW) · (rows [rowOffset, rowOffset + n) of the im2col matrix
     /// of the images)ᵀ + beta·C, packing from x directly. Equal to Im2ColBatch followed by Gemm(transB: true).
     /// </summary>

@@ -300,6 +300,9 @@ public sealed class Conv2d : Module
     /// <summary>The most floats of per-chunk dW partials (chunks × weight length) the image-parallel mode may use: 2^22 (16 MiB).</summary>
     internal const long ImageParallelPartialLimit = 1 << 22;
 
+    /// <summary>Whether the weight gradient uses the direct kernel too where the forward does (see DirectKernel).</summary>
+    internal bool DirectWeightGradient { get; set; } = true;
+
     /// <summary>Whether convolutions on the CPU use the direct kernel (Kernels/Conv/DirectConv.cs) where it applies.</summary>
     internal bool DirectKernel { get; set; } = true;
 
@@ -363,15 +366,22 @@ public sealed class Conv2d : Module
         var b = col ?? xp;
         var db = dcol ?? dXp;
         int bBase = col is null ? b0 * imageLen : 0, dBase = dcol is null ? b0 * imageLen : 0;
-        // dY of the chunk as (Cout, bn·cols): the NCHW slice itself for one image, swapped for several.
+        // The direct kernels read dY in NCHW; the GEMMs want dY of the chunk as (Cout, bn·cols): the NCHW slice itself for
+        // one image, swapped for several.
+        bool directDw = DirectWeightGradient && UsesDirectKernel(p.ImplicitCpu, g);
+        bool directDx = p.GT is { } gtx && UsesDirectKernel(p.ImplicitCpu, gtx);
         var a = bn == 1 ? dY : dyc!;
         int aBase = bn == 1 ? b0 * outLen : 0;
-        if (bn > 1) Device.SwapAxes(dY, b0 * outLen, bn, OutChannels, cols, dyc!, 0);
+        if (bn > 1 && !(directDw && directDx)) Device.SwapAxes(dY, b0 * outLen, bn, OutChannels, cols, dyc!, 0);
         for (int grp = 0; grp < Groups; grp++)
         {
             int yOff = aBase + grp * coutG * ld;
-            // dW_g += dY_g · col_gᵀ (on the CPU with col packed straight from x)
-            if (p.ImplicitCpu is { } cpu)
+            // dW_g += dY_g · col_gᵀ (on the CPU with col packed straight from x, or by the direct kernel from dY and x in NCHW)
+            if (directDw)
+            {
+                if (grp == 0) p.ImplicitCpu!.ConvWeightGradDirect(dY, OutChannels, xp, b0, bn, g, dwBeta, dw, dwBase);
+            }
+            else if (p.ImplicitCpu is { } cpu)
                 cpu.GemmIm2ColT(coutG, kg, a, yOff, ld, xp, b0, bn, g, grp * kg, dwBeta, dw, dwBase + grp * coutG * kg, kg);
             else
                 Device.Gemm(false, true, coutG, kg, ld, 1f, a, yOff, ld, b, bBase + grp * kg * ld, ld,

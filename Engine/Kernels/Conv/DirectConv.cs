@@ -21,8 +21,8 @@
 // columns q) tiles shared by the threads. A tile runs the whole K in registers
 // (24 zmm accumulators) and stores its 8 x 48 tile through a stack buffer into y's valid pixels. A is W packed once per
 // call into [Cout/8][K][8] panels. The result does not depend on the thread count: each output is one item's K-ordered sum.
-// Used by Conv2d's CPU forward (any stride) and for its stride-1 dX (a convolution of dY with the flipped kernel); NaiveConv
-// is the twin.
+// Used by Conv2d's CPU forward (any stride), for its stride-1 dX (a convolution of dY with the flipped kernel) and, through
+// WeightGrad below, for its dW; NaiveConv is the twin.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -269,5 +269,141 @@ internal static class DirectConv
         Vector512.Store(c50, t + 240); Vector512.Store(c51, t + 256); Vector512.Store(c52, t + 272);
         Vector512.Store(c60, t + 288); Vector512.Store(c61, t + 304); Vector512.Store(c62, t + 320);
         Vector512.Store(c70, t + 336); Vector512.Store(c71, t + 352); Vector512.Store(c72, t + 368);
+    }
+
+    // ---- weight gradient ---------------------------------------------------------------------------------------------
+    // dW[co][k] = beta·dW[co][k] + Σ_images Σ_q dYpad[co][q] · xpad[q + off(k)]: the same shifted rows, now reduced over q.
+    // dY is copied once into padded-width coordinates (zeros in the Wp − OW margin columns and up to a multiple of 16, so
+    // every q vector is whole and the margin contributes nothing); an item is a block of 4 output channels x 6 taps whose
+    // 24 zmm accumulators hold 16 partial sums each over q, reduced to scalars at the end. Each dW element is one item's
+    // sum in a fixed order (images, then q vectors, then the 16 lanes), independent of the thread count.
+
+    /// <summary>Output channels per weight-gradient item.</summary>
+    public const int DwCo = 4;
+    /// <summary>Taps (k) per weight-gradient item.</summary>
+    public const int DwK = 6;
+
+    [ThreadStatic] private static float[]? t_dy;
+
+    /// <summary>
+    /// dw[dwOffset + co·K + k] = beta·dw[…] + Σ over the images and output pixels of dY[co] · col[k] (the weight gradient of the
+    /// convolution <see cref="Forward"/> computes; K = C·KH·KW). dy and x are NCHW arrays of whole batches.
+    /// </summary>
+    public static unsafe void WeightGrad(CpuDevice device, float[] dy, int outChannels, float[] x, int firstImage, int images, in ConvGeometry g,
+                                         float beta, float[] dw, int dwOffset)
+    {
+        int c = g.Channels, h = g.Height, wd = g.Width, hp = h + 2 * g.PadH, wp = wd + 2 * g.PadW;
+        int sh = g.StrideH, sw = g.StrideW, hph = (hp + sh - 1) / sh, wph = (wp + sw - 1) / sw;
+        int oh = g.OutH, ow = g.OutW, k = g.ColRows;
+        int plane = hph * wph, channel = sh * sw * plane;
+        int slack = NR + g.DilationW * (g.KernelW - 1) + 16;
+        int imageStride = (c * channel + slack + 15) & ~15;
+        int qStride = (oh * wph + 15) & ~15;
+
+        var xp = Scratch.Get(ref t_xp, images * imageStride + 16);
+        var off = Scratch.Get(ref t_off, k);
+        var dyp = Scratch.Get(ref t_dy, outChannels * images * qStride);
+        for (int ci = 0, p = 0; ci < c; ci++)
+            for (int kh = 0; kh < g.KernelH; kh++)
+                for (int kw = 0; kw < g.KernelW; kw++)
+                {
+                    int rh = kh * g.DilationH, rw = kw * g.DilationW;
+                    off[p++] = ci * channel + (rh % sh * sw + rw % sw) * plane + rh / sh * wph + rw / sw;
+                }
+        var pad = new PadBody(x, (long)firstImage * c * h * wd, c, h, wd, g.PadH, g.PadW, sh, sw, imageStride, slack);
+        var dyPad = new DyPadBody(dy, (long)firstImage * outChannels * oh * ow, dyp, outChannels, images, oh, ow, wph, qStride);
+        bool parallel = (long)images * (channel + outChannels * qStride) >= 1 << 15;
+        if (parallel) device.ParallelFor(images * c, new PadItems(pad, xp));
+        else for (int i = 0; i < images * c; i++) pad.Pad(xp, i / c, i % c, i / c * imageStride);
+        if (parallel) device.ParallelFor(outChannels * images, dyPad);
+        else for (int i = 0; i < outChannels * images; i++) dyPad.Invoke(i);
+
+        fixed (float* xp0 = xp, dy0 = dyp, dw0 = dw)
+        fixed (int* off0 = off)
+        {
+            var items = new DwBody(xp0, dy0, off0, dw0 + dwOffset, beta, k, outChannels, images, imageStride, qStride);
+            int count = (outChannels + DwCo - 1) / DwCo * ((k + DwK - 1) / DwK);
+            if ((long)outChannels * k * images * qStride >= 1 << 18) device.ParallelFor(count, items);
+            else for (int i = 0; i < count; i++) items.Invoke(i);
+        }
+    }
+
+    // Item (co, image): dY[image][co] (OH x OW) into dYpad[co][image] with rows Wph apart, zeros in the margins and the tail.
+    private readonly struct DyPadBody(float[] dy, long dyBase, float[] dyp, int cout, int images, int oh, int ow, int wph, int qStride) : IParallelBody
+    {
+        public void Invoke(int item)
+        {
+            int co = item / images, img = item % images;
+            var dst = dyp.AsSpan((co * images + img) * qStride, qStride);
+            var src = dy.AsSpan((int)(dyBase + ((long)img * cout + co) * oh * ow), oh * ow);
+            dst.Clear();
+            for (int r = 0; r < oh; r++) src.Slice(r * ow, ow).CopyTo(dst.Slice(r * wph, ow));
+        }
+    }
+
+    // Item = (block of DwK taps, block of DwCo output channels); edge blocks repeat their last valid row or tap and drop
+    // the duplicates when storing.
+    private readonly unsafe struct DwBody(float* xp, float* dyp, int* off, float* dw, float beta, int k, int cout, int images,
+                                          int imageStride, int qStride) : IParallelBody
+    {
+        public void Invoke(int item)
+        {
+            int cBlocks = (cout + DwCo - 1) / DwCo;
+            int cb = item % cBlocks, kb = item / cBlocks;
+            int co0 = cb * DwCo, k0 = kb * DwK;
+            int nCo = Math.Min(DwCo, cout - co0), nK = Math.Min(DwK, k - k0);
+            int* o = stackalloc int[DwK];
+            for (int j = 0; j < DwK; j++) o[j] = off[k0 + Math.Min(j, nK - 1)];
+            var acc = stackalloc Vector512<float>[DwCo * DwK];
+            for (int i = 0; i < DwCo * DwK; i++) acc[i] = default;
+            for (int img = 0; img < images; img++)
+            {
+                float* xi = xp + (long)img * imageStride;
+                float* y0 = dyp + ((long)(co0 + Math.Min(0, nCo - 1)) * images + img) * qStride;
+                float* y1 = dyp + ((long)(co0 + Math.Min(1, nCo - 1)) * images + img) * qStride;
+                float* y2 = dyp + ((long)(co0 + Math.Min(2, nCo - 1)) * images + img) * qStride;
+                float* y3 = dyp + ((long)(co0 + Math.Min(3, nCo - 1)) * images + img) * qStride;
+                DwKernel(qStride, y0, y1, y2, y3, xi + o[0], xi + o[1], xi + o[2], xi + o[3], xi + o[4], xi + o[5], acc);
+            }
+            for (int r = 0; r < nCo; r++)
+                for (int j = 0; j < nK; j++)
+                {
+                    float* d = dw + (long)(co0 + r) * k + k0 + j;
+                    float v = Vector512.Sum(acc[r * DwK + j]);
+                    *d = beta == 0 ? v : beta * *d + v;
+                }
+        }
+    }
+
+    // acc[r·6 + j] += Σ over q vectors of y_r[q..q+16) · x_j[q..q+16): 4 dY rows, 6 shifted x rows, 24 zmm accumulators.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DwKernel(int qLen, float* y0, float* y1, float* y2, float* y3,
+                                        float* x0, float* x1, float* x2, float* x3, float* x4, float* x5, Vector512<float>* acc)
+    {
+        Vector512<float> a00 = acc[0], a01 = acc[1], a02 = acc[2], a03 = acc[3], a04 = acc[4], a05 = acc[5];
+        Vector512<float> a10 = acc[6], a11 = acc[7], a12 = acc[8], a13 = acc[9], a14 = acc[10], a15 = acc[11];
+        Vector512<float> a20 = acc[12], a21 = acc[13], a22 = acc[14], a23 = acc[15], a24 = acc[16], a25 = acc[17];
+        Vector512<float> a30 = acc[18], a31 = acc[19], a32 = acc[20], a33 = acc[21], a34 = acc[22], a35 = acc[23];
+        for (int q = 0; q < qLen; q += 16)
+        {
+            var b0 = Vector512.Load(x0 + q); var b1 = Vector512.Load(x1 + q); var b2 = Vector512.Load(x2 + q);
+            var b3 = Vector512.Load(x3 + q); var b4 = Vector512.Load(x4 + q); var b5 = Vector512.Load(x5 + q);
+            var y = Vector512.Load(y0 + q);
+            a00 = Vector512.FusedMultiplyAdd(y, b0, a00); a01 = Vector512.FusedMultiplyAdd(y, b1, a01); a02 = Vector512.FusedMultiplyAdd(y, b2, a02);
+            a03 = Vector512.FusedMultiplyAdd(y, b3, a03); a04 = Vector512.FusedMultiplyAdd(y, b4, a04); a05 = Vector512.FusedMultiplyAdd(y, b5, a05);
+            y = Vector512.Load(y1 + q);
+            a10 = Vector512.FusedMultiplyAdd(y, b0, a10); a11 = Vector512.FusedMultiplyAdd(y, b1, a11); a12 = Vector512.FusedMultiplyAdd(y, b2, a12);
+            a13 = Vector512.FusedMultiplyAdd(y, b3, a13); a14 = Vector512.FusedMultiplyAdd(y, b4, a14); a15 = Vector512.FusedMultiplyAdd(y, b5, a15);
+            y = Vector512.Load(y2 + q);
+            a20 = Vector512.FusedMultiplyAdd(y, b0, a20); a21 = Vector512.FusedMultiplyAdd(y, b1, a21); a22 = Vector512.FusedMultiplyAdd(y, b2, a22);
+            a23 = Vector512.FusedMultiplyAdd(y, b3, a23); a24 = Vector512.FusedMultiplyAdd(y, b4, a24); a25 = Vector512.FusedMultiplyAdd(y, b5, a25);
+            y = Vector512.Load(y3 + q);
+            a30 = Vector512.FusedMultiplyAdd(y, b0, a30); a31 = Vector512.FusedMultiplyAdd(y, b1, a31); a32 = Vector512.FusedMultiplyAdd(y, b2, a32);
+            a33 = Vector512.FusedMultiplyAdd(y, b3, a33); a34 = Vector512.FusedMultiplyAdd(y, b4, a34); a35 = Vector512.FusedMultiplyAdd(y, b5, a35);
+        }
+        acc[0] = a00; acc[1] = a01; acc[2] = a02; acc[3] = a03; acc[4] = a04; acc[5] = a05;
+        acc[6] = a10; acc[7] = a11; acc[8] = a12; acc[9] = a13; acc[10] = a14; acc[11] = a15;
+        acc[12] = a20; acc[13] = a21; acc[14] = a22; acc[15] = a23; acc[16] = a24; acc[17] = a25;
+        acc[18] = a30; acc[19] = a31; acc[20] = a32; acc[21] = a33; acc[22] = a34; acc[23] = a35;
     }
 }
