@@ -303,6 +303,9 @@ public sealed class Conv2d : Module
     /// <summary>Whether the weight gradient uses the direct kernel too where the forward does (see DirectKernel).</summary>
     internal bool DirectWeightGradient { get; set; } = true;
 
+    /// <summary>The largest Cout·K for which dW uses the direct kernel: 2^16.</summary>
+    internal const long DirectWeightGradientMaxSize = 1 << 16;
+
     /// <summary>Whether convolutions on the CPU use the direct kernel (Kernels/Conv/DirectConv.cs) where it applies.</summary>
     internal bool DirectKernel { get; set; } = true;
 
@@ -368,7 +371,11 @@ public sealed class Conv2d : Module
         int bBase = col is null ? b0 * imageLen : 0, dBase = dcol is null ? b0 * imageLen : 0;
         // The direct kernels read dY in NCHW; the GEMMs want dY of the chunk as (Cout, bn·cols): the NCHW slice itself for
         // one image, swapped for several.
-        bool directDw = DirectWeightGradient && UsesDirectKernel(p.ImplicitCpu, g);
+        // The direct dW reads 10 rows per 24 accumulators, so it wins only while Cout·K is small enough for those rows to be
+        // re-read from L1/L2 (2 threads, backward: resnet_l1, 64·576, 323 against 294 GF/s through the GEMM; the stem; LeNet);
+        // vgg_l1 (128·576) was level, resnet_l2 (128·1152) 280 against 301, resnet_l3 (256·2304) 205 against 237: there the
+        // GEMM's packed panels, each serving a whole 8 x 32 tile, are cheaper.
+        bool directDw = DirectWeightGradient && (long)OutChannels * g.ColRows <= DirectWeightGradientMaxSize && UsesDirectKernel(p.ImplicitCpu, g);
         bool directDx = p.GT is { } gtx && UsesDirectKernel(p.ImplicitCpu, gtx);
         var a = bn == 1 ? dY : dyc!;
         int aBase = bn == 1 ? b0 * outLen : 0;
