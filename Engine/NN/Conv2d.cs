@@ -324,16 +324,16 @@ public sealed class Conv2d : Module
     {
         var (xp, y, g) = (p.X, p.Y, p.G);
         int b0 = i * p.Nb, bn = Math.Min(p.Nb, p.N - b0), cols = g.ColCols, ld = bn * cols;
+        if (UsesDirectKernel(p.ImplicitCpu, g))
+        {
+            p.ImplicitCpu!.ConvDirect(Weight.Value, OutChannels, xp, b0, bn, g, y);   // straight into NCHW y, no scratch
+            return;
+        }
         int kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
         int imageLen = g.Channels * g.Height * g.Width, outLen = OutChannels * cols;
         var ws = ConvWorkspace.For(Device);   // this thread's scratch
         var col = p.Direct || p.ImplicitCpu is not null ? null : ws.Col((long)g.ColRows * p.Nb * cols);
         var yc = p.Nb == 1 ? null : ws.Out((long)OutChannels * p.Nb * cols);
-        if (UsesDirectKernel(p.ImplicitCpu, g))
-        {
-            p.ImplicitCpu!.ConvDirect(Weight.Value, OutChannels, xp, b0, bn, g, y);   // straight into NCHW y
-            return;
-        }
         if (col is not null) Device.Im2ColBatch(xp, b0, bn, g, col);
         var b = col ?? xp;
         int bBase = col is null ? b0 * imageLen : 0;
@@ -359,27 +359,28 @@ public sealed class Conv2d : Module
         int kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;
         int imageLen = g.Channels * g.Height * g.Width, outLen = OutChannels * cols;
         int cinG = InChannels / Groups, kT = coutG * KernelSize.H * KernelSize.W, planeLen = g.Height * g.Width;
-        var ws = ConvWorkspace.For(Device);   // this thread's scratch
-        var col = p.Direct || p.ImplicitCpu is not null ? null : ws.Col((long)g.ColRows * p.Nb * cols);
-        var dcol = p.Direct || p.GT is not null ? null : ws.DCol((long)g.ColRows * p.Nb * cols);
-        var dyc = p.Nb == 1 ? null : ws.Out((long)OutChannels * p.Nb * cols);
-        var dxc = p.GT is null || p.Nb == 1 ? null : ws.DCol((long)imageLen * p.Nb);
-        var (dw, dwBase, dwBeta) = p.DW is { } part ? (part, i * Weight.Value.Length, 0f) : (Weight.Grad, 0, 1f);
-        if (col is not null) Device.Im2ColBatch(xp, b0, bn, g, col);
-        var b = col ?? xp;
-        var db = dcol ?? dXp;
-        int bBase = col is null ? b0 * imageLen : 0, dBase = dcol is null ? b0 * imageLen : 0;
-        // The direct kernels read dY in NCHW; the GEMMs want dY of the chunk as (Cout, bn·cols): the NCHW slice itself for
-        // one image, swapped for several.
         // The direct dW reads 10 rows per 24 accumulators, so it wins only while Cout·K is small enough for those rows to be
         // re-read from L1/L2 (2 threads, backward: resnet_l1, 64·576, 323 against 294 GF/s through the GEMM; the stem; LeNet);
         // vgg_l1 (128·576) was level, resnet_l2 (128·1152) 280 against 301, resnet_l3 (256·2304) 205 against 237: there the
         // GEMM's packed panels, each serving a whole 8 x 32 tile, are cheaper.
         bool directDw = DirectWeightGradient && (long)OutChannels * g.ColRows <= DirectWeightGradientMaxSize && UsesDirectKernel(p.ImplicitCpu, g);
         bool directDx = p.GT is { } gtx && UsesDirectKernel(p.ImplicitCpu, gtx);
+        // The direct kernels read dY in NCHW; the GEMMs want dY of the chunk as (Cout, bn·cols): the NCHW slice itself for
+        // one image, swapped for several. Scratch is fetched only for the paths that use it.
+        bool swapDy = bn > 1 && !(directDw && directDx);
+        var ws = ConvWorkspace.For(Device);   // this thread's scratch
+        var col = p.Direct || p.ImplicitCpu is not null ? null : ws.Col((long)g.ColRows * p.Nb * cols);
+        var dcol = p.Direct || p.GT is not null ? null : ws.DCol((long)g.ColRows * p.Nb * cols);
+        var dyc = swapDy ? ws.Out((long)OutChannels * p.Nb * cols) : null;
+        var dxc = p.GT is null || directDx || p.Nb == 1 ? null : ws.DCol((long)imageLen * p.Nb);
+        var (dw, dwBase, dwBeta) = p.DW is { } part ? (part, i * Weight.Value.Length, 0f) : (Weight.Grad, 0, 1f);
+        if (col is not null) Device.Im2ColBatch(xp, b0, bn, g, col);
+        var b = col ?? xp;
+        var db = dcol ?? dXp;
+        int bBase = col is null ? b0 * imageLen : 0, dBase = dcol is null ? b0 * imageLen : 0;
         var a = bn == 1 ? dY : dyc!;
         int aBase = bn == 1 ? b0 * outLen : 0;
-        if (bn > 1 && !(directDw && directDx)) Device.SwapAxes(dY, b0 * outLen, bn, OutChannels, cols, dyc!, 0);
+        if (swapDy) Device.SwapAxes(dY, b0 * outLen, bn, OutChannels, cols, dyc!, 0);
         for (int grp = 0; grp < Groups; grp++)
         {
             int yOff = aBase + grp * coutG * ld;
@@ -393,9 +394,9 @@ public sealed class Conv2d : Module
             else
                 Device.Gemm(false, true, coutG, kg, ld, 1f, a, yOff, ld, b, bBase + grp * kg * ld, ld,
                             dwBeta, dw, dwBase + grp * coutG * kg, kg);
-            if (p.GT is { } gtd && UsesDirectKernel(p.ImplicitCpu, gtd))
+            if (directDx)
             {
-                if (grp == 0) p.ImplicitCpu!.ConvDirect(p.WT!, InChannels, dY, b0, bn, gtd, dXp);   // straight into NCHW dX
+                if (grp == 0) p.ImplicitCpu!.ConvDirect(p.WT!, InChannels, dY, b0, bn, p.GT!.Value, dXp);   // straight into NCHW dX
             }
             else if (p.GT is { } gt)
             {
@@ -412,7 +413,7 @@ public sealed class Conv2d : Module
             }
         }
         if (dcol is not null) Device.Col2ImBatch(dcol, g, dXp, b0, bn);
-        if (p.GT is { } gtSwap && bn > 1 && !UsesDirectKernel(p.ImplicitCpu, gtSwap)) Device.SwapAxes(dxc!, 0, InChannels, bn, planeLen, dXp, b0 * imageLen);
+        if (dxc is not null && bn > 1) Device.SwapAxes(dxc, 0, InChannels, bn, planeLen, dXp, b0 * imageLen);
     }
 
     /// <inheritdoc/>
