@@ -46,12 +46,8 @@ public sealed partial class CpuDevice
     /// </summary>
     internal void ConvDirect(Tensor w, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, Tensor y)
     {
-        if (!Kernels.Conv.DirectConv.Applies(g)) throw new ArgumentException($"The direct convolution needs AVX-512 and a non-empty output; got {g}.", nameof(g));
-        int per = CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
+        int per = CheckDirect(x, firstImage, images, g, outChannels, y, nameof(y));
         NeedElements(w, (long)outChannels * g.ColRows, nameof(w));
-        long outPer = (long)outChannels * g.OutH * g.OutW;
-        if (y.Length < (firstImage + images) * outPer)
-            throw new ArgumentException($"y {y.ShapeString} is too small for images [{firstImage}, {firstImage + images}) of {outChannels}x{g.OutH}x{g.OutW}.", nameof(y));
         if (images == 0 || per == 0) return;
         Kernels.Conv.DirectConv.Forward(this, A(w), outChannels, A(x), firstImage, images, g, A(y));
     }
@@ -62,11 +58,7 @@ public sealed partial class CpuDevice
     /// </summary>
     internal void ConvWeightGradDirect(Tensor dY, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, float beta, Tensor dW, int dwOffset)
     {
-        if (!Kernels.Conv.DirectConv.Applies(g)) throw new ArgumentException($"The direct convolution needs AVX-512 and a non-empty output; got {g}.", nameof(g));
-        int per = CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
-        long outPer = (long)outChannels * g.OutH * g.OutW;
-        if (dY.Length < (firstImage + images) * outPer)
-            throw new ArgumentException($"dY {dY.ShapeString} is too small for images [{firstImage}, {firstImage + images}) of {outChannels}x{g.OutH}x{g.OutW}.", nameof(dY));
+        int per = CheckDirect(x, firstImage, images, g, outChannels, dY, nameof(dY));
         if (dwOffset < 0 || dW.Length < dwOffset + (long)outChannels * g.ColRows)
             throw new ArgumentException($"dW {dW.ShapeString} at offset {dwOffset} cannot hold {outChannels}x{g.ColRows} values.", nameof(dW));
         if (images == 0 || per == 0) return;
@@ -86,6 +78,18 @@ public sealed partial class CpuDevice
         NeedGemmMatrix(c, cOffset, ldc, m, n, nameof(c), nameof(ldc));
         if (k > 0) NeedGemmMatrix(a, aOffset, lda, m, k, nameof(a), nameof(lda));
         BlockedGemm.GemmIm2ColT(this, m, n, 1f, A(a), aOffset, lda, A(x), firstImage * per, images, g, rowOffset, beta, A(c), cOffset, ldc);
+    }
+
+    /// <summary>
+    /// Checks a direct-convolution call: the kernel applies to <paramref name="g"/>, x holds the images, and the NCHW batch
+    /// <paramref name="output"/> (y, or dY) holds their outChannels x OH x OW planes; returns C·H·W.
+    /// </summary>
+    private static int CheckDirect(Tensor x, int firstImage, int images, in ConvGeometry g, int outChannels, Tensor output, string outputName)
+    {
+        if (!Kernels.Conv.DirectConv.Applies(g)) throw new ArgumentException($"The direct convolution needs AVX-512 and a non-empty output; got {g}.", nameof(g));
+        int per = CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
+        NeedLength(output, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, outputName);
+        return per;
     }
 
     /// <summary>Checks the images and the row range [rowOffset, rowOffset + rows) of an implicit im2col view; returns C·H·W.</summary>

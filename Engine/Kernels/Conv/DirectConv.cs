@@ -52,8 +52,7 @@ internal static class DirectConv
     /// </summary>
     public static double ColumnEfficiency(in ConvGeometry g)
     {
-        int wph = (g.Width + 2 * g.PadW + g.StrideW - 1) / g.StrideW;
-        long q = (long)g.OutH * wph, tiles = (q + NR - 1) / NR;
+        long q = (long)g.OutH * new Layout(g).Wph, tiles = (q + NR - 1) / NR;
         return tiles == 0 ? 0 : (double)g.OutH * g.OutW / (tiles * NR);
     }
 
@@ -70,26 +69,11 @@ internal static class DirectConv
     /// </summary>
     public static unsafe void Forward(CpuDevice device, float[] w, int outChannels, float[] x, int firstImage, int images, in ConvGeometry g, float[] y)
     {
-        int c = g.Channels, h = g.Height, wd = g.Width, hp = h + 2 * g.PadH, wp = wd + 2 * g.PadW;
-        int sh = g.StrideH, sw = g.StrideW, hph = (hp + sh - 1) / sh, wph = (wp + sw - 1) / sw;
-        int oh = g.OutH, ow = g.OutW, k = g.ColRows, q = oh * wph;
-        int plane = hph * wph, channel = sh * sw * plane;
-        // Slack after each padded image: the last tile reads up to NR − 1 columns past q, plus the widest kernel offset.
-        int slack = NR + g.DilationW * (g.KernelW - 1) + 16;
-        int imageStride = (c * channel + slack + 15) & ~15;
-        int mBlocks = (outChannels + MR - 1) / MR, qBlocks = (q + NR - 1) / NR;
-
+        var L = new Layout(g);
+        int oh = g.OutH, ow = g.OutW, k = g.ColRows, wph = L.Wph, imageStride = L.ImageStride;
+        int mBlocks = (outChannels + MR - 1) / MR, qBlocks = (oh * wph + NR - 1) / NR;
         var a = Scratch.Get(ref t_a, mBlocks * k * MR);
-        var off = Scratch.Get(ref t_off, k);
-
-        // Offsets of the K rows, in im2col order (c, kh, kw).
-        for (int ci = 0, p = 0; ci < c; ci++)
-            for (int kh = 0; kh < g.KernelH; kh++)
-                for (int kw = 0; kw < g.KernelW; kw++)
-                {
-                    int rh = kh * g.DilationH, rw = kw * g.DilationW;
-                    off[p++] = ci * channel + (rh % sh * sw + rw % sw) * plane + rh / sh * wph + rw / sw;
-                }
+        var off = L.Offsets(g, Scratch.Get(ref t_off, k));
         // A panels: a[mb][p][r] = w[mb·8 + r][p], zero rows past outChannels.
         for (int mb = 0; mb < mBlocks; mb++)
             for (int r = 0; r < MR; r++)
@@ -103,7 +87,7 @@ internal static class DirectConv
         fixed (int* off0 = off)
         {
             float* yFirst = y0 + (long)firstImage * outChannels * oh * ow;
-            var pad = new PadBody(x, (long)firstImage * c * h * wd, c, h, wd, g.PadH, g.PadW, sh, sw, imageStride, slack);
+            var pad = new PadBody(x, (long)firstImage * L.C * L.H * L.W, L);
             if (images >= 2 * device.Threads)
             {
                 // Whole images per thread: each pads its image into its own buffer and runs all of its tiles, so the padded
@@ -114,9 +98,7 @@ internal static class DirectConv
             else
             {
                 // Few images (a stem at batch 1): pad them all, then share the tiles of every image between the threads.
-                var xp = Scratch.Get(ref t_xp, images * imageStride + 16);
-                if ((long)images * channel >= 1 << 15) device.ParallelFor(images * c, new PadItems(pad, xp));
-                else for (int i = 0; i < images * c; i++) pad.Pad(xp, i / c, i % c, i / c * imageStride);
+                var xp = pad.PadAll(device, images, (long)images * L.Channel >= 1 << 15);
                 fixed (float* xp0 = xp)
                 {
                     var tiles = new TileBody(xp0, a0, off0, yFirst, k, outChannels, oh, ow, wph, imageStride, mBlocks, qBlocks);
@@ -135,7 +117,7 @@ internal static class DirectConv
         public void Invoke(int image)
         {
             var xp = Scratch.Get(ref t_xp, imageStride + 16);
-            for (int ci = 0; ci < pad.C; ci++) pad.Pad(xp, image, ci, 0);
+            for (int ci = 0; ci < pad.L.C; ci++) pad.Pad(xp, image, ci, 0);
             fixed (float* xp0 = xp)
             {
                 // The tile body addresses image i at xp + i·imageStride and y + i·Cout·OH·OW: shift both so image 0 is this one.
@@ -145,26 +127,68 @@ internal static class DirectConv
         }
     }
 
+    // The padded copy of one image: Hp x Wp (stride 1) or sH·sW phase planes of Hph x Wph per channel, C channels, then
+    // the slack that the last tile's overrun reads (its results dropped): NR − 1 columns past the outputs plus the widest
+    // kernel offset, rounded to 16 floats.
+    private readonly struct Layout
+    {
+        public readonly int C, H, W, PH, PW, SH, SW, Wp, Wph, Hph, Plane, Channel, Slack, ImageStride;
+
+        public Layout(in ConvGeometry g)
+        {
+            (C, H, W, PH, PW, SH, SW) = (g.Channels, g.Height, g.Width, g.PadH, g.PadW, g.StrideH, g.StrideW);
+            Wp = W + 2 * PW;
+            Hph = (H + 2 * PH + SH - 1) / SH;
+            Wph = (Wp + SW - 1) / SW;
+            Plane = Hph * Wph;
+            Channel = SH * SW * Plane;
+            Slack = NR + g.DilationW * (g.KernelW - 1) + 16;
+            ImageStride = (C * Channel + Slack + 15) & ~15;
+        }
+
+        /// <summary>off(k) for the K rows in im2col order (c, kh, kw), written into <paramref name="off"/> (returned).</summary>
+        public int[] Offsets(in ConvGeometry g, int[] off)
+        {
+            for (int ci = 0, p = 0; ci < C; ci++)
+                for (int kh = 0; kh < g.KernelH; kh++)
+                    for (int kw = 0; kw < g.KernelW; kw++)
+                    {
+                        int rh = kh * g.DilationH, rw = kw * g.DilationW;
+                        off[p++] = ci * Channel + (rh % SH * SW + rw % SW) * Plane + rh / SH * Wph + rw / SW;
+                    }
+            return off;
+        }
+    }
+
     // Item (image, channel) of the padding when all images are padded first.
     private readonly struct PadItems(PadBody pad, float[] xp) : IParallelBody
     {
-        public void Invoke(int item) => pad.Pad(xp, item / pad.C, item % pad.C, item / pad.C * pad.ImageStride);
+        public void Invoke(int item) => pad.Pad(xp, item / pad.L.C, item % pad.L.C, item / pad.L.C * pad.L.ImageStride);
     }
 
     // Channel ci of image img: writes the channel's padded plane (stride 1) or its sH·sW phase planes (stride > 1), zeros
-    // included, into xp at dstBase (the image's start there); the last channel also zeros the slack after the image (read
-    // by the last tile's overrun, whose results are dropped).
-    private readonly struct PadBody(float[] x, long xBase, int c, int h, int w, int ph, int pw, int sh, int sw, int imageStride, int slack)
+    // included, into xp at dstBase (the image's start there); the last channel also zeros the slack after the image.
+    private readonly struct PadBody(float[] x, long xBase, in Layout layout)
     {
-        public int C => c;
-        public int ImageStride => imageStride;
+        /// <summary>The padded copy's layout (a field, so reading it copies nothing).</summary>
+        public readonly Layout L = layout;
+
+        /// <summary>Pads all <paramref name="images"/> into the calling thread's buffer (image i at i·ImageStride) and returns it.</summary>
+        public float[] PadAll(CpuDevice device, int images, bool parallel)
+        {
+            var xp = Scratch.Get(ref t_xp, images * L.ImageStride + 16);
+            int c = L.C;
+            if (parallel) device.ParallelFor(images * c, new PadItems(this, xp));
+            else for (int i = 0; i < images * c; i++) Pad(xp, i / c, i % c, i / c * L.ImageStride);
+            return xp;
+        }
 
         public void Pad(float[] xp, int img, int ci, int dstBase)
         {
-            int wp = w + 2 * pw, hp = h + 2 * ph;
-            int hph = (hp + sh - 1) / sh, wph = (wp + sw - 1) / sw, plane = hph * wph;
+            int c = L.C, h = L.H, w = L.W, ph = L.PH, pw = L.PW, sh = L.SH, sw = L.SW;
+            int wp = L.Wp, hph = L.Hph, wph = L.Wph, plane = L.Plane;
             var src = x.AsSpan((int)(xBase + ((long)img * c + ci) * h * w), h * w);
-            var dst = xp.AsSpan(dstBase + ci * sh * sw * plane, sh * sw * plane);
+            var dst = xp.AsSpan(dstBase + ci * L.Channel, L.Channel);
             if (sh == 1 && sw == 1)
             {
                 dst[..(ph * wp)].Clear();
@@ -198,7 +222,7 @@ internal static class DirectConv
                         }
                     }
             }
-            if (ci == c - 1) xp.AsSpan(dstBase + c * sh * sw * plane, slack).Clear();
+            if (ci == c - 1) xp.AsSpan(dstBase + c * L.Channel, L.Slack).Clear();
         }
     }
 
@@ -292,29 +316,14 @@ internal static class DirectConv
     public static unsafe void WeightGrad(CpuDevice device, float[] dy, int outChannels, float[] x, int firstImage, int images, in ConvGeometry g,
                                          float beta, float[] dw, int dwOffset)
     {
-        int c = g.Channels, h = g.Height, wd = g.Width, hp = h + 2 * g.PadH, wp = wd + 2 * g.PadW;
-        int sh = g.StrideH, sw = g.StrideW, hph = (hp + sh - 1) / sh, wph = (wp + sw - 1) / sw;
-        int oh = g.OutH, ow = g.OutW, k = g.ColRows;
-        int plane = hph * wph, channel = sh * sw * plane;
-        int slack = NR + g.DilationW * (g.KernelW - 1) + 16;
-        int imageStride = (c * channel + slack + 15) & ~15;
+        var L = new Layout(g);
+        int oh = g.OutH, ow = g.OutW, k = g.ColRows, wph = L.Wph, imageStride = L.ImageStride;
         int qStride = (oh * wph + 15) & ~15;
-
-        var xp = Scratch.Get(ref t_xp, images * imageStride + 16);
-        var off = Scratch.Get(ref t_off, k);
+        var off = L.Offsets(g, Scratch.Get(ref t_off, k));
         var dyp = Scratch.Get(ref t_dy, outChannels * images * qStride);
-        for (int ci = 0, p = 0; ci < c; ci++)
-            for (int kh = 0; kh < g.KernelH; kh++)
-                for (int kw = 0; kw < g.KernelW; kw++)
-                {
-                    int rh = kh * g.DilationH, rw = kw * g.DilationW;
-                    off[p++] = ci * channel + (rh % sh * sw + rw % sw) * plane + rh / sh * wph + rw / sw;
-                }
-        var pad = new PadBody(x, (long)firstImage * c * h * wd, c, h, wd, g.PadH, g.PadW, sh, sw, imageStride, slack);
         var dyPad = new DyPadBody(dy, (long)firstImage * outChannels * oh * ow, dyp, outChannels, images, oh, ow, wph, qStride);
-        bool parallel = (long)images * (channel + outChannels * qStride) >= 1 << 15;
-        if (parallel) device.ParallelFor(images * c, new PadItems(pad, xp));
-        else for (int i = 0; i < images * c; i++) pad.Pad(xp, i / c, i % c, i / c * imageStride);
+        bool parallel = (long)images * (L.Channel + outChannels * qStride) >= 1 << 15;
+        var xp = new PadBody(x, (long)firstImage * L.C * L.H * L.W, L).PadAll(device, images, parallel);
         if (parallel) device.ParallelFor(outChannels * images, dyPad);
         else for (int i = 0; i < outChannels * images; i++) dyPad.Invoke(i);
 
