@@ -16,7 +16,7 @@ internal sealed class AvgPoolPass
     public Tensor Forward(Tensor x, in PoolGeometry g, Tensor y)
     {
         x.Device.AvgPool2d(x, g, y);
-        InputShape = InputShape is not null && InputShape.AsSpan().SequenceEqual(x.ShapeRef) ? InputShape : x.Shape;
+        InputShape = Module.SameShape(InputShape, x);
         _device = x.Device;
         _geom = g;
         return y;

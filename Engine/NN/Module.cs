@@ -293,7 +293,7 @@ public abstract class Module
     /// </summary>
     /// <param name="kept">The shape cached by the last pass, or null.</param>
     /// <param name="x">The input whose shape to cache.</param>
-    protected static int[] SameShape(int[]? kept, Tensor x) =>
+    protected internal static int[] SameShape(int[]? kept, Tensor x) =>
         kept is not null && kept.AsSpan().SequenceEqual(x.ShapeRef) ? kept : x.Shape;
 
     /// <summary>Sets evaluation mode (running statistics, dropout off) on this module and all descendants.</summary>
