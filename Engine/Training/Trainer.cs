@@ -7,7 +7,7 @@ namespace ConvEngine.Training;
 
 // The training loop, written once for every model, loss and optimizer, through their public APIs only:
 //   for epoch e = 1..E:
-//     model.Train(); model.ReuseBuffers(true) (restored after the epoch); lr = optimizer.LearningRate
+//     model.Train(); model.ReuseBuffers(true), loss.ReuseBuffers(true) (restored after the epoch); lr = optimizer.LearningRate
 //     for each batch (x [N, C, H, W], y [N]):
 //        optimizer.ZeroGrad(); logits = model.Forward(x); L = loss.Forward(logits, y)
 //        model.Backward(loss.Backward()); [GradClip.ClipGradNorm(θ, maxNorm)]; optimizer.Step()
@@ -159,14 +159,28 @@ public sealed class Trainer
         return Evaluate(model, data.Batches(1, cancellationToken), new SoftmaxCrossEntropy(), ref buffer, cancellationToken);
     }
 
+    // Turns buffer reuse on for the model and the loss, returning what each had, for RestoreReuse.
+    private static (bool Model, bool Loss) ReuseOn(Module model, SoftmaxCrossEntropy loss)
+    {
+        var was = (model.ReusesBuffers, loss.ReusesBuffers);
+        model.ReuseBuffers(true);
+        loss.ReuseBuffers(true);
+        return was;
+    }
+
+    private static void RestoreReuse(Module model, SoftmaxCrossEntropy loss, (bool Model, bool Loss) was)
+    {
+        if (!was.Model) model.ReuseBuffers(false);
+        if (!was.Loss) loss.ReuseBuffers(false);
+    }
+
     private static EvaluationResult Evaluate(Module model, IEnumerable<(Tensor Images, int[] Labels)> data, SoftmaxCrossEntropy lossFn,
                                              ref float[] hostBuffer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(data);
-        bool wasTraining = model.IsTraining, reused = model.ReusesBuffers, lossReused = lossFn.ReusesBuffers;
+        bool wasTraining = model.IsTraining;
         model.Eval();
-        model.ReuseBuffers(true); // one batch at a time on this thread; the logits are copied to the host
-        lossFn.ReuseBuffers(true);
+        var reuse = ReuseOn(model, lossFn); // one batch at a time on this thread; the logits are copied to the host
         try
         {
             ClassificationMetrics? metrics = null;
@@ -185,8 +199,7 @@ public sealed class Trainer
         finally
         {
             model.Train(wasTraining);
-            if (!reused) model.ReuseBuffers(false);
-            if (!lossReused) lossFn.ReuseBuffers(false);
+            RestoreReuse(model, lossFn, reuse);
         }
     }
 
@@ -196,17 +209,14 @@ public sealed class Trainer
         Model.Train();
         // The loop keeps no tensor of one step into the next (the logits are copied to the host), so the layers may write
         // every step into the same buffers: no fresh memory is touched per step. Restored afterwards.
-        bool reused = Model.ReusesBuffers, lossReused = Loss.ReusesBuffers;
-        Model.ReuseBuffers(true);
-        Loss.ReuseBuffers(true);
+        var reuse = ReuseOn(Model, Loss);
         try
         {
             return TrainEpochCore(train, epoch, clock, progress, ct);
         }
         finally
         {
-            if (!reused) Model.ReuseBuffers(false);
-            if (!lossReused) Loss.ReuseBuffers(false);
+            RestoreReuse(Model, Loss, reuse);
         }
     }
 
