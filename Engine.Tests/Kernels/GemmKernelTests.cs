@@ -44,6 +44,8 @@ public class GemmKernelTests
             new(false, false, 3, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0),          // k = 0, beta = 0: C becomes 0
             new(true, true, 5, 3, 0, 1, 2, 0, 0, 1, 0, 0, 0),            // k = 0: C = beta·C
             new(false, false, 10, 11, 12, 0, 0.5f, 0, 0, 0, 0, 0, 0),    // alpha = 0
+            new(false, false, 520, 390, 300, 1, 0.5f, 1, 2, 3, 4, 5, 6), // cost-model tiling: several M blocks per item
+            new(true, true, 700, 97, 333, 1, 0, 0, 3, 0, 0, 0, 0),       // cost-model tiling, transposed, edge panels
         };
         // Tiny problems take the direct loop (no packing): every transpose combination, padded and offset.
         foreach (var ta in new[] { false, true })
@@ -176,6 +178,22 @@ public class GemmKernelTests
         var single = RunDevice(new CpuDevice(1), p);
         TestUtil.AssertClose(single, r1, 1e-5, 1e-5, "1 thread vs 2 threads");
         Check(p, r1, cs.ToString());
+    }
+
+    /// <summary>
+    /// Large GEMMs with few B columns and several M blocks (resnet_l4's 512 x 392 x 4608) let one item cover several M
+    /// blocks, so its B chunk is packed once for all of them; small GEMMs keep one M block per item. Every tiling covers
+    /// all of C exactly once (MatchesNaiveBlas runs both kinds).
+    /// </summary>
+    [Test]
+    public void TilingPacksBOnceForSeveralMBlocksOnLargeGemms()
+    {
+        int Blocks(int m) => (m + BlockedGemm.MC - 1) / BlockedGemm.MC;
+        var (mbPer, perChunk) = BlockedGemm.Tiling(512, 392, 4608, Blocks(512), 13, 8, 32, 4096, 2, false, 3);
+        Assert.That(mbPer, Is.GreaterThan(1), "resnet_l4 forward");
+        Assert.That(perChunk, Is.InRange(1, 13));
+        (mbPer, _) = BlockedGemm.Tiling(256, 40, 30, Blocks(256), 2, 8, 32, 4096, 2, false, 1);
+        Assert.That(mbPer, Is.EqualTo(1), "small GEMM keeps the simple tiling");
     }
 
     [Test]

@@ -1,11 +1,12 @@
 // BLIS-style single-precision GEMM: C = alpha·op(A)·op(B) + beta·C, row-major, with leading dimensions and offsets.
 //
 // Loop nest (BLIS names), run by each work item on its tile of C:
-//   work item = (MC rows) x (chunk of NR-column panels, at most NC wide)      one parallel region per call
+//   work item = (mbPer blocks of MC rows) x (chunk of NR-column panels, at most NC wide)   one parallel region per call
 //     pc over K in KC                            packed B chunk      KC x chunk  (this thread's buffer, L2/L3)
-//                                                packed A block      MC x KC     (this thread's buffer, L2)
-//       jr over NR panels                        one B panel         KC x NR     (L1)
-//         ir over MR panels → micro-kernel       MR x NR accumulators in registers
+//       ic over the item's MC blocks             packed A block      MC x KC     (this thread's buffer, L2)
+//         jr over NR panels                      one B panel         KC x NR     (L1)
+//           ir over MR panels → micro-kernel     MR x NR accumulators in registers
+// (mbPer, chunk) come from a cost model of arithmetic plus packing (Tiling).
 // Transposes are absorbed by packing: the micro-kernel always sees A panels as [p][MR] and B panels as [p][NR],
 // zero padded past the matrix edge, so edge tiles run the same kernel and only their store is masked.
 // beta applies on the first K block only (later blocks accumulate with beta = 1); with beta == 0, C is never read.
@@ -49,6 +50,9 @@ internal interface IBSource
     /// <summary>Whether <see cref="InPlace"/> works: a matrix with op(B) = B.</summary>
     bool CanReadInPlace { get; }
 
+    /// <summary>The relative cost of packing one float (a plain copy: 1), for the tiling's cost model.</summary>
+    double PackCost { get; }
+
     /// <summary>For sources that can be read in place (a plain matrix): the address of op(B)(p0, j) and the row stride.</summary>
     unsafe float* InPlace(int p0, int j, out int stride);
 }
@@ -57,6 +61,8 @@ internal interface IBSource
 internal readonly struct MatrixB(nint b0, int ldb, bool transB) : IBSource
 {
     public bool CanReadInPlace => !transB;
+
+    public double PackCost => transB ? 1.5 : 1;
 
     public unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst) => BlockedGemm.PackB((float*)b0, ldb, transB, p0, kc, j0, nr, NR, dst);
 
@@ -95,6 +101,55 @@ internal static class BlockedGemm
     };
 
     [ThreadStatic] private static float[]? t_packA, t_packB;
+
+    /// <summary>
+    /// The tiling cost model's price of packing one float, in multiply-adds: the micro-kernel retires about 100 multiply-adds
+    /// per ns on a core while a plain packing copy moves a few floats per ns. Calibrated on 2 threads (Zen 5): 12–60 all
+    /// beat the one-A-block-per-item tiling, 30 best overall (1024³ 318 → 387 GFLOP/s, resnet_l4's 4608 x 392 x 512 dX
+    /// 291 → 366, its dW 319 → 398).
+    /// </summary>
+    public const double PackBeta = 30;
+
+    /// <summary>Multiply-adds (m·n·k) from which the tiling is chosen by the cost model (below it: one M block per item).</summary>
+    public const long TilingModelWork = 1L << 24;
+
+    /// <summary>
+    /// How the work items cut C: each item is mbPer consecutive M blocks (MC rows) x perChunk NR-column panels; it packs its
+    /// B panels once per K block for all of its M blocks, and each A block once. Small GEMMs and in-place B keep one M block
+    /// per item with N chunks for about three items per thread. Larger ones take the (mbPer, perChunk) that minimises
+    /// rounds x (an item's multiply-adds + PackBeta x the floats it packs, B weighted by the source's PackCost): with one M
+    /// block per item every item re-packs its B chunk, which for an im2col source (resnet_l4: 4 M blocks, K = 4608) cost
+    /// about as much as the arithmetic.
+    /// </summary>
+    internal static (int MbPer, int PerChunk) Tiling(int m, int n, int k, int mBlocks, int nPanels, int mr, int nr, int ncBlock,
+                                                    int threads, bool directB, double packCostB)
+    {
+        if (directB || (long)m * n * k < TilingModelWork)
+        {
+            int nChunks = Math.Max((nPanels * nr + ncBlock - 1) / ncBlock, (3 * threads + mBlocks - 1) / mBlocks);
+            nChunks = Math.Clamp(nChunks, 1, nPanels);
+            return (1, (nPanels + nChunks - 1) / nChunks);
+        }
+        int mcBlock = Math.Max(mr, MC / mr * mr);
+        double best = double.MaxValue; (int, int) choice = (1, nPanels);
+        for (int mbPer = 1; mbPer <= mBlocks; mbPer++)
+        {
+            int mRanges = (mBlocks + mbPer - 1) / mbPer;
+            if (mbPer > 1 && (mBlocks + mbPer - 2) / (mbPer - 1) == mRanges) continue; // same ranges as a smaller mbPer
+            long rows = Math.Min((long)mbPer * mcBlock, (m + mr - 1) / mr * mr);
+            for (int nChunks = 1; nChunks <= nPanels; nChunks++)
+            {
+                int perChunk = (nPanels + nChunks - 1) / nChunks;
+                if ((nPanels + perChunk - 1) / perChunk != nChunks || (long)perChunk * nr > ncBlock) continue;
+                long items = (long)mRanges * nChunks, rounds = (items + threads - 1) / threads;
+                double cols = (double)perChunk * nr;
+                double item = rows * cols + PackBeta * (cols * packCostB + rows);
+                double cost = rounds * item;
+                if (cost < best * 0.999) { best = cost; choice = (mbPer, perChunk); }
+            }
+        }
+        return choice;
+    }
     [ThreadStatic] private static bool t_inUse;
 
     /// <summary>
@@ -128,11 +183,11 @@ internal static class BlockedGemm
 
     /// <summary>Runs the blocked algorithm with micro-kernel <typeparamref name="TK"/> (exposed so tests can force a kernel).</summary>
     /// <remarks>
-    /// One parallel region per call: C is cut into tiles of (MC rows) x (a chunk of NR-column panels, at most NC wide), and
+    /// One parallel region per call: C is cut into tiles of (mbPer x MC rows) x (a chunk of NR-column panels, at most NC wide), and
     /// each tile is one work item that packs its own A block and B panels into the executing thread's buffers and runs the
     /// whole K loop. Work items never wait for each other (no barrier between packing and computing), which matters for
-    /// the narrow GEMMs of convolutions where a phase lasts only microseconds. A tiles' A block is packed once per N chunk
-    /// and a B chunk once per M block: redundant copies of at most 1/MC (resp. 1/NR-chunk) of the arithmetic.
+    /// the narrow GEMMs of convolutions where a phase lasts only microseconds. An A block is packed once per N chunk and a
+    /// B chunk once per M range of mbPer blocks; Tiling weighs those redundant copies against balancing the threads.
     /// </remarks>
     internal static unsafe void Run<TK>(CpuDevice device, bool transA, bool transB, int m, int n, int k, float alpha,
                                         float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb, float beta, float[] c, int cOffset, int ldc)
@@ -189,19 +244,16 @@ internal static class BlockedGemm
 
         int mBlocks = (m + mcBlock - 1) / mcBlock;
         int nPanels = (n + NR - 1) / NR;
-        // N chunks: no wider than NC, and enough tiles for about three per thread so the threads finish together.
-        int nChunks = Math.Max((nPanels * NR + ncBlock - 1) / ncBlock, (3 * threads + mBlocks - 1) / mBlocks);
-        nChunks = Math.Clamp(nChunks, 1, nPanels);
-        int perChunk = (nPanels + nChunks - 1) / nChunks;
-        nChunks = (nPanels + perChunk - 1) / perChunk;
-        int items = mBlocks * nChunks;
+        var (mbPer, perChunk) = Tiling(m, n, k, mBlocks, nPanels, MR, NR, ncBlock, threads, directB, bsrc.PackCost);
+        int mRanges = (mBlocks + mbPer - 1) / mbPer, nChunks = (nPanels + perChunk - 1) / perChunk;
+        int items = mRanges * nChunks;
         int kcMax = KStep(k);
         int needA = Math.Min(mcBlock, (m + MR - 1) / MR * MR) * kcMax + 16, needB = perChunk * NR * kcMax + 16;
 
         fixed (float* ap = a, cp = c)
         {
             nint A0 = (nint)(ap + aOffset), C0 = (nint)(cp + cOffset);
-            var tile = new Tile<TB, TK>(A0, lda, transA, bsrc, C0, ldc, m, n, k, alpha, beta, MR, NR, mcBlock, perChunk, directB, needA, needB, kcMax);
+            var tile = new Tile<TB, TK>(A0, lda, transA, bsrc, C0, ldc, m, n, k, alpha, beta, MR, NR, mcBlock, perChunk, directB, needA, needB, kcMax, mbPer);
             if (parallel && items > 1) device.ParallelFor(items, tile);
             else for (int i = 0; i < items; i++) tile.Invoke(i);
         }
@@ -210,7 +262,7 @@ internal static class BlockedGemm
     // One GEMM's tiling, shared by its work items (the arrays are pinned by the caller's fixed block for the whole call).
     // A struct handed to ParallelFor by reference: a call allocates no tile object and no delegate.
     private readonly struct Tile<TB, TK>(nint a0, int lda, bool transA, TB bsrc, nint c0, int ldc, int m, int n, int k,
-                                         float alpha, float beta, int mr, int nr, int mcBlock, int perChunk, bool directB, int needA, int needB, int kStep)
+                                         float alpha, float beta, int mr, int nr, int mcBlock, int perChunk, bool directB, int needA, int needB, int kStep, int mbPer)
         : IParallelBody
         where TB : struct, IBSource where TK : IMicroKernel
     {
@@ -219,11 +271,11 @@ internal static class BlockedGemm
             TB src = bsrc; // a local: calls on a readonly field of a type parameter would copy it each time
             // Items with consecutive numbers share an N chunk (the B panels stay in L3 for the next M block).
             int mBlocks = (m + mcBlock - 1) / mcBlock;
-            int mb = item % mBlocks, nb = item / mBlocks;
-            int i0 = mb * mcBlock, mc = Math.Min(mcBlock, m - i0);
+            int mRanges = (mBlocks + mbPer - 1) / mbPer;
+            int mbFirst = item % mRanges * mbPer, mbEnd = Math.Min(mBlocks, mbFirst + mbPer), nb = item / mRanges;
             int j0 = nb * perChunk * nr, nc = Math.Min(perChunk * nr, n - j0);
             if (nc <= 0) return;
-            int mPanels = (mc + mr - 1) / mr, nPanels = (nc + nr - 1) / nr, fullPanels = nc / nr;
+            int nPanels = (nc + nr - 1) / nr, fullPanels = nc / nr;
 
             bool owner = !t_inUse;
             float[] bufA, bufB;
@@ -254,20 +306,24 @@ internal static class BlockedGemm
                                 src.Pack(pc, kc, j0 + jp * nr, Math.Min(nr, nc - jp * nr), nr, packB + (long)jp * nr * kc);
                         else if (fullPanels < nPanels) // only the right-edge panel, into the first slot
                             src.Pack(pc, kc, j0 + fullPanels * nr, nc - fullPanels * nr, nr, packB);
-                        for (int ip = 0; ip < mPanels; ip++)
-                            PackA(A0, lda, transA, pc, kc, i0 + ip * mr, Math.Min(mr, mc - ip * mr), mr, packA + (long)ip * mr * kc);
-
-                        for (int jp = 0; jp < nPanels; jp++)
+                        for (int mb = mbFirst; mb < mbEnd; mb++)
                         {
-                            int j = jp * nr, nrr = Math.Min(nr, nc - j);
-                            float* bPanel; int bStride;
-                            if (!directB) { bPanel = packB + (long)jp * nr * kc; bStride = nr; }
-                            else if (jp < fullPanels) { bPanel = src.InPlace(pc, j0 + j, out bStride); }
-                            else { bPanel = packB; bStride = nr; }
+                            int i0 = mb * mcBlock, mc = Math.Min(mcBlock, m - i0), mPanels = (mc + mr - 1) / mr;
                             for (int ip = 0; ip < mPanels; ip++)
+                                PackA(A0, lda, transA, pc, kc, i0 + ip * mr, Math.Min(mr, mc - ip * mr), mr, packA + (long)ip * mr * kc);
+
+                            for (int jp = 0; jp < nPanels; jp++)
                             {
-                                int i = ip * mr, mrr = Math.Min(mr, mc - i);
-                                TK.Run(kc, packA + (long)ip * mr * kc, bPanel, bStride, C0 + (long)(i0 + i) * ldc + j0 + j, ldc, alpha, betaEff, mrr, nrr);
+                                int j = jp * nr, nrr = Math.Min(nr, nc - j);
+                                float* bPanel; int bStride;
+                                if (!directB) { bPanel = packB + (long)jp * nr * kc; bStride = nr; }
+                                else if (jp < fullPanels) { bPanel = src.InPlace(pc, j0 + j, out bStride); }
+                                else { bPanel = packB; bStride = nr; }
+                                for (int ip = 0; ip < mPanels; ip++)
+                                {
+                                    int i = ip * mr, mrr = Math.Min(mr, mc - i);
+                                    TK.Run(kc, packA + (long)ip * mr * kc, bPanel, bStride, C0 + (long)(i0 + i) * ldc + j0 + j, ldc, alpha, betaEff, mrr, nrr);
+                                }
                             }
                         }
                     }

@@ -100,6 +100,8 @@ internal readonly struct Im2ColB(nint x, ConvGeometry g, int rowOffset) : IBSour
 
     public bool CanReadInPlace => false;
 
+    public double PackCost => 3;
+
     public unsafe float* InPlace(int p0, int j, out int stride) =>
         throw new NotSupportedException("An im2col view cannot be read in place.");
 }
@@ -138,6 +140,8 @@ internal readonly struct Im2ColTB(nint x, ConvGeometry g, int rowOffset) : IBSou
     }
 
     public bool CanReadInPlace => false;
+
+    public double PackCost => 4;
 
     public unsafe float* InPlace(int p0, int j, out int stride) =>
         throw new NotSupportedException("An im2col view cannot be read in place.");
