@@ -26,6 +26,54 @@ public class ImplicitGemmTests
         }
     }
 
+    /// <summary>
+    /// Layer-sized problems (packing, several K blocks, the tiling cost model), stride 1 as the padded source takes them
+    /// (padding 1 and 2, dilation 2, no padding read in place or copied when the array ends with the chunk, a row range
+    /// as a group uses) plus a strided one on the clipped walk; images at the start and at the end of the batch.
+    /// </summary>
+    [Test]
+    public void LayerSizedProblemsMatchTheExplicitForm([Values(1, 2)] int threads, [Values(true, false)] bool chunkAtEnd)
+    {
+        var dev = new CpuDevice(threads);
+        var rng = new Random(60 + threads);
+        (ConvGeometry G, int Images, int RowOffset, int Rows, int M)[] cases =
+        [
+            (new ConvGeometry(40, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1), 3, 0, 360, 150),
+            (new ConvGeometry(24, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1), 4, 0, 216, 300),
+            (new ConvGeometry(16, 12, 11, 3, 3, 1, 1, 2, 2, 2, 2), 2, 0, 144, 90),
+            (new ConvGeometry(20, 10, 10, 5, 5, 1, 1, 0, 0, 1, 1), 3, 0, 500, 70),
+            (new ConvGeometry(32, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1), 2, 144, 144, 200),
+            (new ConvGeometry(16, 15, 15, 3, 3, 2, 2, 1, 1, 1, 1), 3, 0, 144, 130),
+        ];
+        foreach (var (g, images, rowOffset, k, m) in cases)
+        {
+            int n = images + 1, first = chunkAtEnd ? 1 : 0, cols = images * g.ColCols;
+            var x = TestUtil.RandomArray(rng, n * g.Channels * g.Height * g.Width);
+            var col = new Tensor(ReferenceDevice.Instance, g.ColRows * cols);
+            ReferenceDevice.Instance.Im2ColBatch(Tensor.FromArray(ReferenceDevice.Instance, x, x.Length), first, images, g, col);
+
+            // Forward form: C (m x cols) = A (m x k) · col rows [rowOffset, +k).
+            var a = TestUtil.RandomArray(rng, m * k);
+            var c0 = TestUtil.RandomArray(rng, m * cols);
+            var expected = Tensor.FromArray(ReferenceDevice.Instance, c0, c0.Length);
+            ReferenceDevice.Instance.Gemm(false, false, m, cols, k, 1f, Tensor.FromArray(ReferenceDevice.Instance, a, a.Length), 0, k,
+                                          col, rowOffset * cols, cols, 0.5f, expected, 0, cols);
+            var actual = Tensor.FromArray(dev, c0, c0.Length);
+            dev.GemmIm2Col(m, k, Tensor.FromArray(dev, a, a.Length), 0, k, Tensor.FromArray(dev, x, x.Length), first, images, g, rowOffset, 0.5f, actual, 0, cols);
+            TestUtil.AssertClose(actual.ToArray(), expected.ToArray(), 1e-4, 1e-4, $"forward {g} images {images} rows [{rowOffset}, +{k}) m {m}");
+
+            // Weight-gradient form: C (m x k) = A (m x cols) · (col rows [rowOffset, +k))ᵀ.
+            var dy = TestUtil.RandomArray(rng, m * cols);
+            var d0 = TestUtil.RandomArray(rng, m * k);
+            var expectedT = Tensor.FromArray(ReferenceDevice.Instance, d0, d0.Length);
+            ReferenceDevice.Instance.Gemm(false, true, m, k, cols, 1f, Tensor.FromArray(ReferenceDevice.Instance, dy, dy.Length), 0, cols,
+                                          col, rowOffset * cols, cols, 1f, expectedT, 0, k);
+            var actualT = Tensor.FromArray(dev, d0, d0.Length);
+            dev.GemmIm2ColT(m, k, Tensor.FromArray(dev, dy, dy.Length), 0, cols, Tensor.FromArray(dev, x, x.Length), first, images, g, rowOffset, 1f, actualT, 0, k);
+            TestUtil.AssertClose(actualT.ToArray(), expectedT.ToArray(), 1e-4, 1e-4, $"weight gradient {g} images {images} rows [{rowOffset}, +{k}) m {m}");
+        }
+    }
+
     [Test]
     public void GemmIm2ColEqualsIm2ColThenGemm([Values(1, 2)] int threads)
     {

@@ -38,10 +38,11 @@ internal static class DirectConv
 
     /// <summary>
     /// The largest K (C·KH·KW) for which the direct kernel is preferred: a tile streams K rows of 48 floats (192 B) through
-    /// L2, 480 KB at this K, about half of a Zen 5 core's 1 MB. Past it (resnet_l4, K = 4,608: 156 GFLOP/s forward against
-    /// 185 for the implicit GEMM, whose KC blocking keeps its panels in L2) the GEMM path is faster.
+    /// L2, 288 KB at this K. Past it the implicit GEMM, whose KC blocking keeps its panels in L2, is faster now that it packs
+    /// stride-1 panels from a padded copy: resnet_l3 (K = 2,304) forward 262 GFLOP/s direct against 303–308 through the
+    /// GEMM, resnet_l4 (4,608) 156 against 290; resnet_l2 (1,152) stays direct, 356 against 303 (2 threads, Zen 5).
     /// </summary>
-    public const int PreferredMaxK = 2560;
+    public const int PreferredMaxK = 1536;
 
     /// <summary>Whether the processor runs the kernel (AVX-512F); otherwise callers use the implicit GEMM.</summary>
     public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;

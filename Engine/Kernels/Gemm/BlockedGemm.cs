@@ -209,6 +209,13 @@ internal static class BlockedGemm
         int n = images * g.ColCols;
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) { ScaleC(m, n, beta, c, cOffset, ldc); return; }
+        if (PaddedIm2Col.Applies(g))
+        {
+            var src = PaddedIm2Col.Prepare(device, x, xOffset, images, g, rowOffset, k, out var view, out int start);
+            fixed (float* sp = src)
+                Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new PaddedIm2ColB((nint)(sp + start), view, rowOffset), beta, c, cOffset, ldc);
+            return;
+        }
         fixed (float* xp = x)
             Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColB((nint)(xp + xOffset), g, rowOffset), beta, c, cOffset, ldc);
     }
@@ -225,6 +232,13 @@ internal static class BlockedGemm
         int k = images * g.ColCols;
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) { ScaleC(m, n, beta, c, cOffset, ldc); return; }
+        if (PaddedIm2Col.Applies(g))
+        {
+            var src = PaddedIm2Col.Prepare(device, x, xOffset, images, g, rowOffset, n, out var view, out int start);
+            fixed (float* sp = src)
+                Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new PaddedIm2ColTB((nint)(sp + start), view, rowOffset), beta, c, cOffset, ldc);
+            return;
+        }
         fixed (float* xp = x)
             Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColTB((nint)(xp + xOffset), g, rowOffset), beta, c, cOffset, ldc);
     }
@@ -248,7 +262,7 @@ internal static class BlockedGemm
         int mRanges = (mBlocks + mbPer - 1) / mbPer, nChunks = (nPanels + perChunk - 1) / perChunk;
         int items = mRanges * nChunks;
         int kcMax = KStep(k);
-        int needA = Math.Min(mcBlock, (m + MR - 1) / MR * MR) * kcMax + 16, needB = perChunk * NR * kcMax + 16;
+        int needA = Math.Min(mcBlock, (m + MR - 1) / MR * MR) * kcMax + 16, needB = perChunk * NR * kcMax + 16 + PaddedIm2Col.Slack;
 
         fixed (float* ap = a, cp = c)
         {
