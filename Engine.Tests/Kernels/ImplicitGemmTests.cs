@@ -43,7 +43,7 @@ public class ImplicitGemmTests
             (new ConvGeometry(16, 12, 11, 3, 3, 1, 1, 2, 2, 2, 2), 2, 0, 144, 90),
             (new ConvGeometry(20, 10, 10, 5, 5, 1, 1, 0, 0, 1, 1), 3, 0, 500, 70),
             (new ConvGeometry(32, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1), 2, 144, 144, 200),
-            (new ConvGeometry(16, 15, 15, 3, 3, 2, 2, 1, 1, 1, 1), 3, 0, 144, 130),
+            (new ConvGeometry(16, 36, 38, 3, 3, 2, 2, 1, 1, 1, 1), 2, 0, 144, 130),
         ];
         foreach (var (g, images, rowOffset, k, m) in cases)
         {

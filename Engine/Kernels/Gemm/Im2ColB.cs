@@ -9,6 +9,7 @@
 // read back, which for small channel counts was more time than the arithmetic.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ConvEngine.Kernels.Gemm;
 
@@ -71,9 +72,31 @@ internal static class Im2ColRuns
             float* src = xc + run[2] + (long)ih * width + a * strideW;
             float* dd = dr + (a - ow0);
             if (strideW == 1) Unsafe.CopyBlockUnaligned(dd, src, (uint)((e - a) * sizeof(float)));
+            else if (strideW == 2) CopyEven(src, dd, e - a);
             else for (int j = 0, s = 0; j < e - a; j++, s += strideW) dd[j] = src[s];
             if (e < ow0 + len) Clear(dr + (e - ow0), ow0 + len - e);
         }
+    }
+
+    /// <summary>
+    /// dst[j] = src[2·j] for j &lt; n (stride-2 taps): 16 at a time from two zmm through one two-source permute, then 8 from
+    /// one, never reading past src[2·(n − 1)]; the rest one by one.
+    /// </summary>
+    public static unsafe void CopyEven(float* src, float* dst, int n)
+    {
+        int j = 0;
+        if (Avx512F.IsSupported)
+        {
+            var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            for (; j + 17 <= n; j += 16)
+                Avx512F.PermuteVar16x32x2(Vector512.Load(src + 2 * j), even, Vector512.Load(src + 2 * j + 16)).Store(dst + j);
+            if (j + 9 <= n)
+            {
+                Avx512F.PermuteVar16x32(Vector512.Load(src + 2 * j), even).GetLower().Store(dst + j);
+                j += 8;
+            }
+        }
+        for (; j < n; j++) dst[j] = src[2 * j];
     }
 
     /// <summary>Zeroes n floats.</summary>
