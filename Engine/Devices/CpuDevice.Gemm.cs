@@ -27,16 +27,25 @@ public sealed partial class CpuDevice
     /// Implicit-GEMM convolution: C (m x images·OH·OW, leading dimension ldc) = A (m x k) · rows [rowOffset, rowOffset + k)
     /// of the im2col matrix of <paramref name="images"/> images of x starting at <paramref name="firstImage"/> + beta·C,
     /// packing B straight from x (see Kernels/Gemm/Im2ColB.cs). Equal to Im2ColBatch followed by Gemm, without the column matrix.
+    /// <paramref name="flipTaps"/> = T > 0 reads A as the flipped transpose of the weight block at aOffset (row stride lda):
+    /// A(i, co·T + t) = a[aOffset + co·lda + i·T + T − 1 − t].
     /// </summary>
     internal void GemmIm2Col(int m, int k, Tensor a, int aOffset, int lda, Tensor x, int firstImage, int images, in ConvGeometry g,
-                             int rowOffset, float beta, Tensor c, int cOffset, int ldc)
+                             int rowOffset, float beta, Tensor c, int cOffset, int ldc, int flipTaps = 0)
     {
         int per = CheckIm2ColView(x, firstImage, images, g, rowOffset, k);
         int n = images * g.ColCols;
         if (m == 0 || n == 0) return;
         NeedGemmMatrix(c, cOffset, ldc, m, n, nameof(c), nameof(ldc));
-        if (k > 0) NeedGemmMatrix(a, aOffset, lda, m, k, nameof(a), nameof(lda));
-        BlockedGemm.GemmIm2Col(this, m, k, 1f, A(a), aOffset, lda, A(x), firstImage * per, images, g, rowOffset, beta, A(c), cOffset, ldc);
+        if (flipTaps > 0)
+        {
+            // A is the weight block W (k / T rows of lda ≥ m·T floats) read flipped: see BlockedGemm.GemmIm2Col.
+            if (k % flipTaps != 0 || lda < (long)m * flipTaps)
+                throw new ArgumentException($"A flipped weight needs k ({k}) divisible by the taps ({flipTaps}) and lda ({lda}) ≥ m·taps ({(long)m * flipTaps}).", nameof(flipTaps));
+            if (k > 0) NeedGemmMatrix(a, aOffset, lda, k / flipTaps, m * flipTaps, nameof(a), nameof(lda));
+        }
+        else if (k > 0) NeedGemmMatrix(a, aOffset, lda, m, k, nameof(a), nameof(lda));
+        BlockedGemm.GemmIm2Col(this, m, k, 1f, A(a), aOffset, lda, A(x), firstImage * per, images, g, rowOffset, beta, A(c), cOffset, ldc, flipTaps);
     }
 
     /// <summary>

@@ -171,13 +171,13 @@ internal static class BlockedGemm
 
     /// <summary>Runs the blocked algorithm with the micro-kernel selected for this processor (<see cref="Kind"/>).</summary>
     private static void Dispatch<TB>(CpuDevice device, bool transA, int m, int n, int k, float alpha, float[] a, int aOffset, int lda,
-                                     TB bsrc, float beta, float[] c, int cOffset, int ldc) where TB : struct, IBSource
+                                     TB bsrc, float beta, float[] c, int cOffset, int ldc, int flipTaps = 0) where TB : struct, IBSource
     {
         switch (Kind)
         {
-            case GemmKernelKind.Avx512: Run<Avx512Kernel, TB>(device, transA, m, n, k, alpha, a, aOffset, lda, bsrc, beta, c, cOffset, ldc); break;
-            case GemmKernelKind.Avx2: Run<Avx2Kernel, TB>(device, transA, m, n, k, alpha, a, aOffset, lda, bsrc, beta, c, cOffset, ldc); break;
-            default: Run<VectorKernel, TB>(device, transA, m, n, k, alpha, a, aOffset, lda, bsrc, beta, c, cOffset, ldc); break;
+            case GemmKernelKind.Avx512: Run<Avx512Kernel, TB>(device, transA, m, n, k, alpha, a, aOffset, lda, bsrc, beta, c, cOffset, ldc, flipTaps); break;
+            case GemmKernelKind.Avx2: Run<Avx2Kernel, TB>(device, transA, m, n, k, alpha, a, aOffset, lda, bsrc, beta, c, cOffset, ldc, flipTaps); break;
+            default: Run<VectorKernel, TB>(device, transA, m, n, k, alpha, a, aOffset, lda, bsrc, beta, c, cOffset, ldc, flipTaps); break;
         }
     }
 
@@ -201,10 +201,12 @@ internal static class BlockedGemm
     /// C (M x images·OH·OW) = alpha·A (M x K)·B + beta·C where B is rows [rowOffset, rowOffset + K) of the im2col matrix of
     /// <paramref name="images"/> consecutive images starting at element <paramref name="xOffset"/> of x, packed straight from
     /// the images (implicit GEMM: the column matrix is never written to memory). Arguments must already be validated.
+    /// With <paramref name="flipTaps"/> = T > 0, A is read as the flipped transpose of a convolution weight block W at
+    /// aOffset with row stride lda: A(i, co·T + t) = W[co][i·T + T − 1 − t] (the stride-1 dX convolution's W').
     /// </summary>
     public static unsafe void GemmIm2Col(CpuDevice device, int m, int k, float alpha, float[] a, int aOffset, int lda,
                                          float[] x, int xOffset, int images, in ConvGeometry g, int rowOffset,
-                                         float beta, float[] c, int cOffset, int ldc)
+                                         float beta, float[] c, int cOffset, int ldc, int flipTaps = 0)
     {
         int n = images * g.ColCols;
         if (m == 0 || n == 0) return;
@@ -213,11 +215,11 @@ internal static class BlockedGemm
         {
             var src = PaddedIm2Col.Prepare(device, x, xOffset, images, g, rowOffset, k, out var view, out int start);
             fixed (float* sp = src)
-                Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new PaddedIm2ColB((nint)(sp + start), view, rowOffset), beta, c, cOffset, ldc);
+                Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new PaddedIm2ColB((nint)(sp + start), view, rowOffset), beta, c, cOffset, ldc, flipTaps);
             return;
         }
         fixed (float* xp = x)
-            Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColB((nint)(xp + xOffset), g, rowOffset), beta, c, cOffset, ldc);
+            Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColB((nint)(xp + xOffset), g, rowOffset), beta, c, cOffset, ldc, flipTaps);
     }
 
     /// <summary>
@@ -245,7 +247,7 @@ internal static class BlockedGemm
 
     /// <summary>The blocked algorithm over any source of B panels (a matrix, or the im2col view of images).</summary>
     private static unsafe void Run<TK, TB>(CpuDevice device, bool transA, int m, int n, int k, float alpha, float[] a, int aOffset, int lda,
-                                           TB bsrc, float beta, float[] c, int cOffset, int ldc)
+                                           TB bsrc, float beta, float[] c, int cOffset, int ldc, int flipTaps = 0)
         where TK : IMicroKernel where TB : struct, IBSource
     {
         // B read in place (no packing) when the source allows it and M fits one A panel: see the file header.
@@ -267,7 +269,7 @@ internal static class BlockedGemm
         fixed (float* ap = a, cp = c)
         {
             nint A0 = (nint)(ap + aOffset), C0 = (nint)(cp + cOffset);
-            var tile = new Tile<TB, TK>(A0, lda, transA, bsrc, C0, ldc, m, n, k, alpha, beta, MR, NR, mcBlock, perChunk, directB, needA, needB, kcMax, mbPer);
+            var tile = new Tile<TB, TK>(A0, lda, transA, bsrc, C0, ldc, m, n, k, alpha, beta, MR, NR, mcBlock, perChunk, directB, needA, needB, kcMax, mbPer, flipTaps);
             if (parallel && items > 1) device.ParallelFor(items, tile);
             else for (int i = 0; i < items; i++) tile.Invoke(i);
         }
@@ -276,7 +278,7 @@ internal static class BlockedGemm
     // One GEMM's tiling, shared by its work items (the arrays are pinned by the caller's fixed block for the whole call).
     // A struct handed to ParallelFor by reference: a call allocates no tile object and no delegate.
     private readonly struct Tile<TB, TK>(nint a0, int lda, bool transA, TB bsrc, nint c0, int ldc, int m, int n, int k,
-                                         float alpha, float beta, int mr, int nr, int mcBlock, int perChunk, bool directB, int needA, int needB, int kStep, int mbPer)
+                                         float alpha, float beta, int mr, int nr, int mcBlock, int perChunk, bool directB, int needA, int needB, int kStep, int mbPer, int flipTaps)
         : IParallelBody
         where TB : struct, IBSource where TK : IMicroKernel
     {
@@ -324,7 +326,7 @@ internal static class BlockedGemm
                         {
                             int i0 = mb * mcBlock, mc = Math.Min(mcBlock, m - i0), mPanels = (mc + mr - 1) / mr;
                             for (int ip = 0; ip < mPanels; ip++)
-                                PackA(A0, lda, transA, pc, kc, i0 + ip * mr, Math.Min(mr, mc - ip * mr), mr, packA + (long)ip * mr * kc);
+                                PackA(A0, lda, transA, flipTaps, pc, kc, i0 + ip * mr, Math.Min(mr, mc - ip * mr), mr, packA + (long)ip * mr * kc);
 
                             for (int jp = 0; jp < nPanels; jp++)
                             {
@@ -363,8 +365,23 @@ internal static class BlockedGemm
     }
 
     /// <summary>Packs rows [i0, i0 + mr) x depth [p0, p0 + kc) of op(A) as [p][MR], zero padding rows mr..MR.</summary>
-    private static unsafe void PackA(float* a, int lda, bool transA, int p0, int kc, int i0, int mr, int MR, float* dst)
+    private static unsafe void PackA(float* a, int lda, bool transA, int flipTaps, int p0, int kc, int i0, int mr, int MR, float* dst)
     {
+        if (flipTaps > 0)
+        {
+            // op(A)(i, p) = a[co·lda + i·taps + taps − 1 − t] with p = co·taps + t: the flipped, transposed convolution
+            // weight W' read straight from W (see GemmIm2Col), so W' is never written out.
+            for (int p = 0; p < kc; p++)
+            {
+                int pp = p0 + p, co = pp / flipTaps, t = pp - co * flipTaps;
+                float* src = a + (long)co * lda + (long)i0 * flipTaps + (flipTaps - 1 - t);
+                float* d = dst + p * MR;
+                int r = 0;
+                for (; r < mr; r++) d[r] = src[(long)r * flipTaps];
+                for (; r < MR; r++) d[r] = 0;
+            }
+            return;
+        }
         if (transA)
         {
             // op(A)(i, p) = a[p·lda + i]: each depth step is a contiguous run of mr values.
