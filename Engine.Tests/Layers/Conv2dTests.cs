@@ -174,6 +174,8 @@ public class Conv2dTests
         yield return new TestCaseData(new Config(3, 5, 11, 13, 9, (1, 1), (2, 2), (0, 0), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_1x1_s2");
         yield return new TestCaseData(new Config(2, 4, 13, 17, 8, (3, 2), (2, 3), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_rect_s23");
         yield return new TestCaseData(new Config(2, 3, 15, 16, 5, (3, 3), (3, 2), (2, 2), (2, 2), 1, PaddingMode.Zeros)).SetName("Direct_s32_dilated");
+        yield return new TestCaseData(new Config(2, 3, 9, 1, 5, (3, 1), (2, 2), (1, 0), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_s2_width1");
+        yield return new TestCaseData(new Config(2, 2, 9, 45, 4, (3, 5), (2, 2), (1, 2), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_s2_wide_rows");
         // Enough images per chunk for whole images per thread (each thread pads its own images and runs their tiles).
         yield return new TestCaseData(new Config(9, 5, 9, 11, 13, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_images_per_thread");
         yield return new TestCaseData(new Config(8, 3, 23, 22, 10, (7, 7), (2, 2), (3, 3), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_images_per_thread_strided");

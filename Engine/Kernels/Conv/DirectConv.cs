@@ -215,11 +215,22 @@ internal static class DirectConv
                             int r = a + sh * i - ph;
                             if ((uint)r >= (uint)h) { row.Clear(); continue; }
                             var srow = src.Slice(r * w, w);
-                            for (int j = 0; j < wph; j++)
+                            // Valid j: 0 ≤ b + sW·j − pW < W, i.e. j in [jLo, jHi); stride 2 copies them 16 at a time.
+                            int jLo = Math.Min(wph, Math.Max(0, (pw - b + sw - 1) / sw));
+                            int last = w - 1 + pw - b; // sW·j ≤ last
+                            int jHi = Math.Clamp(last < 0 ? 0 : last / sw + 1, jLo, wph);
+                            row[..jLo].Clear();
+                            if (sw == 2 && jHi > jLo)
                             {
-                                int col = b + sw * j - pw;
-                                row[j] = (uint)col < (uint)w ? srow[col] : 0f;
+                                unsafe
+                                {
+                                    fixed (float* sp = srow, dp = row)
+                                        Gemm.Im2ColRuns.CopyEven(sp + (b + 2 * jLo - pw), dp + jLo, jHi - jLo);
+                                }
                             }
+                            else
+                                for (int j = jLo; j < jHi; j++) row[j] = srow[b + sw * j - pw];
+                            row[jHi..].Clear();
                         }
                     }
             }
