@@ -191,17 +191,7 @@ internal static class DirectConv
             var src = x.AsSpan((int)(xBase + ((long)img * c + ci) * h * w), h * w);
             var dst = xp.AsSpan(dstBase + ci * L.Channel, L.Channel);
             if (sh == 1 && sw == 1)
-            {
-                dst[..(ph * wp)].Clear();
-                for (int r = 0; r < h; r++)
-                {
-                    var row = dst.Slice((ph + r) * wp, wp);
-                    row[..pw].Clear();
-                    src.Slice(r * w, w).CopyTo(row[pw..]);
-                    row[(pw + w)..].Clear();
-                }
-                dst[((ph + h) * wp)..].Clear();
-            }
+                Gemm.PaddedIm2Col.PadPlane(src, dst[..((h + 2 * ph) * wp)], h, w, ph, pw);
             else
             {
                 // Phase (a, b), element (i, j) = xpad[a + sH·i][b + sW·j] = x[a + sH·i − pH][b + sW·j − pW] or 0.

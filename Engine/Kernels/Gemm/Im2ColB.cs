@@ -257,7 +257,7 @@ internal static class PaddedIm2Col
         long total = (long)images * stride + Slack;
         if (total > Array.MaxLength) throw new InvalidOperationException($"A padded chunk of {total} floats is too large.");
         var xp = Scratch.Get(ref t_xp, (int)total);
-        var body = new PadPlanes(x, xOffset, xp, g, c0, ch, wp, plane, stride);
+        var body = new PadPlanes(x, xOffset, xp, g, c0, ch, plane, stride);
         int planes = images * ch;
         if (device.Threads > 1 && (long)planes * plane >= 1 << 16) device.ParallelFor(planes, body);
         else for (int i = 0; i < planes; i++) body.Invoke(i);
@@ -268,24 +268,33 @@ internal static class PaddedIm2Col
     }
 
     // Plane i = (image i / ch, channel c0 + i % ch): zero border rows and columns around a copy of the channel.
-    private readonly struct PadPlanes(float[] x, int xOffset, float[] xp, ConvGeometry g, int c0, int ch, int wp, int plane, int stride)
+    private readonly struct PadPlanes(float[] x, int xOffset, float[] xp, ConvGeometry g, int c0, int ch, int plane, int stride)
         : IParallelBody
     {
         public void Invoke(int i)
         {
             int b = i / ch, c = c0 + i % ch, h = g.Height, w = g.Width, ph = g.PadH, pw = g.PadW;
             var src = x.AsSpan(xOffset + (b * g.Channels + c) * h * w, h * w);
-            var dst = xp.AsSpan(b * stride + (c - c0) * plane, plane);
-            dst[..(ph * wp)].Clear();
-            for (int r = 0; r < h; r++)
-            {
-                var row = dst.Slice((ph + r) * wp, wp);
-                row[..pw].Clear();
-                src.Slice(r * w, w).CopyTo(row[pw..]);
-                row[(pw + w)..].Clear();
-            }
-            dst[((ph + h) * wp)..].Clear();
+            PadPlane(src, xp.AsSpan(b * stride + (c - c0) * plane, plane), h, w, ph, pw);
         }
+    }
+
+    /// <summary>
+    /// Writes the h x w plane <paramref name="src"/> into <paramref name="dst"/> ((h + 2·ph) x (w + 2·pw), row-major) with
+    /// a zero border: ph rows above and below, pw columns left and right.
+    /// </summary>
+    public static void PadPlane(ReadOnlySpan<float> src, Span<float> dst, int h, int w, int ph, int pw)
+    {
+        int wp = w + 2 * pw;
+        dst[..(ph * wp)].Clear();
+        for (int r = 0; r < h; r++)
+        {
+            var row = dst.Slice((ph + r) * wp, wp);
+            row[..pw].Clear();
+            src.Slice(r * w, w).CopyTo(row[pw..]);
+            row[(pw + w)..].Clear();
+        }
+        dst[((ph + h) * wp)..].Clear();
     }
 }
 
