@@ -214,6 +214,8 @@ public class Conv2dTests
         yield return new TestCaseData(new Config(2, 3, 6, 5, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Grad_3x3_pad1");
         yield return new TestCaseData(new Config(2, 2, 7, 6, 3, (3, 2), (2, 1), (1, 0), (1, 1), 1, PaddingMode.Zeros)).SetName("Grad_rect_stride21");
         yield return new TestCaseData(new Config(2, 4, 7, 7, 6, (3, 3), (1, 2), (2, 1), (2, 2), 2, PaddingMode.Zeros)).SetName("Grad_groups2_dilation2");
+        // Groups with Cin/G ≥ 4 and "same" padding: dX runs as a convolution of dY with W' read flipped from W per group.
+        yield return new TestCaseData(new Config(2, 8, 6, 7, 6, (3, 3), (1, 1), (1, 1), (1, 1), 2, PaddingMode.Zeros)).SetName("Grad_groups2_flipped_dx");
         yield return new TestCaseData(new Config(2, 3, 6, 6, 3, (3, 3), (1, 1), (1, 1), (1, 1), 3, PaddingMode.Zeros)).SetName("Grad_depthwise");
         yield return new TestCaseData(new Config(2, 2, 5, 6, 3, (3, 3), (1, 1), (2, 1), (1, 1), 1, PaddingMode.Reflect)).SetName("Grad_reflect");
         yield return new TestCaseData(new Config(2, 2, 4, 5, 3, (2, 3), (2, 1), (2, 2), (1, 1), 1, PaddingMode.Replicate)).SetName("Grad_replicate");
