@@ -74,6 +74,31 @@ public class ImplicitGemmTests
         }
     }
 
+    /// <summary>PadPlane against a plain loop, for every border combination; nothing past the padded plane is written.</summary>
+    [Test]
+    public void PadPlaneWritesTheZeroBorderAndNothingElse()
+    {
+        var rng = new Random(70);
+        foreach (var (h, w, ph, pw) in new[] { (1, 1, 0, 0), (3, 5, 0, 2), (4, 3, 2, 0), (14, 14, 1, 1), (7, 9, 3, 2), (2, 1, 1, 3) })
+        {
+            int hp = h + 2 * ph, wp = w + 2 * pw;
+            var src = TestUtil.RandomArray(rng, h * w);
+            var dst = Enumerable.Repeat(float.NaN, hp * wp + 7).ToArray();
+            Kernels_PadPlane(src, dst.AsSpan(0, hp * wp), h, w, ph, pw);
+            for (int r = 0; r < hp; r++)
+                for (int c = 0; c < wp; c++)
+                {
+                    int sr = r - ph, sc = c - pw;
+                    float expected = sr >= 0 && sr < h && sc >= 0 && sc < w ? src[sr * w + sc] : 0f;
+                    Assert.That(dst[r * wp + c], Is.EqualTo(expected), $"h={h} w={w} ph={ph} pw={pw} at ({r}, {c})");
+                }
+            Assert.That(dst.Skip(hp * wp).All(float.IsNaN), Is.True, $"h={h} w={w} ph={ph} pw={pw}: wrote past the plane");
+        }
+    }
+
+    private static void Kernels_PadPlane(float[] src, Span<float> dst, int h, int w, int ph, int pw) =>
+        ConvEngine.Kernels.Gemm.PaddedIm2Col.PadPlane(src, dst, h, w, ph, pw);
+
     [Test]
     public void GemmIm2ColEqualsIm2ColThenGemm([Values(1, 2)] int threads)
     {

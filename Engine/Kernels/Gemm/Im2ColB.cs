@@ -283,18 +283,27 @@ internal static class PaddedIm2Col
     /// Writes the h x w plane <paramref name="src"/> into <paramref name="dst"/> ((h + 2·ph) x (w + 2·pw), row-major) with
     /// a zero border: ph rows above and below, pw columns left and right.
     /// </summary>
-    public static void PadPlane(ReadOnlySpan<float> src, Span<float> dst, int h, int w, int ph, int pw)
+    public static unsafe void PadPlane(ReadOnlySpan<float> src, Span<float> dst, int h, int w, int ph, int pw)
     {
-        int wp = w + 2 * pw;
-        dst[..(ph * wp)].Clear();
-        for (int r = 0; r < h; r++)
+        int wp = w + 2 * pw, hp = h + 2 * ph;
+        if (src.Length < h * w || dst.Length < hp * wp)
+            throw new ArgumentException($"PadPlane needs {h * w} source and {hp * wp} destination floats, got {src.Length} and {dst.Length}.");
+        // Pointers, not spans per row: a 14-wide row is a handful of floats, and slicing and clearing three spans per row
+        // cost more than the copy (8 x 256 planes of 14 x 14 took 0.7 ms).
+        fixed (float* s0 = src, d0 = dst)
         {
-            var row = dst.Slice((ph + r) * wp, wp);
-            row[..pw].Clear();
-            src.Slice(r * w, w).CopyTo(row[pw..]);
-            row[(pw + w)..].Clear();
+            Im2ColRuns.Clear(d0, ph * wp + pw);
+            float* s = s0, d = d0 + ph * wp + pw;
+            for (int r = 0; r < h; r++, s += w, d += wp)
+            {
+                Unsafe.CopyBlockUnaligned(d, s, (uint)(w * sizeof(float)));
+                // this row's right border and the next row's left border are adjacent: 2·pw zeros (pw after the last row)
+                float* z = d + w;
+                for (int j = 0, zeros = r < h - 1 ? 2 * pw : pw; j < zeros; j++) z[j] = 0f;
+            }
+            // The bottom border rows.
+            Im2ColRuns.Clear(d0 + (ph + h) * wp, ph * wp);
         }
-        dst[((ph + h) * wp)..].Clear();
     }
 }
 
