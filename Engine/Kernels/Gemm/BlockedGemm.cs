@@ -215,11 +215,11 @@ internal static class BlockedGemm
         {
             var src = PaddedIm2Col.Prepare(device, x, xOffset, images, g, rowOffset, k, out var view, out int start);
             fixed (float* sp = src)
-                Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new PaddedIm2ColB((nint)(sp + start), view, rowOffset), beta, c, cOffset, ldc, flipTaps);
+                Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColB<PaddedRows>(new PaddedRows((nint)(sp + start), view), rowOffset), beta, c, cOffset, ldc, flipTaps);
             return;
         }
         fixed (float* xp = x)
-            Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColB((nint)(xp + xOffset), g, rowOffset), beta, c, cOffset, ldc, flipTaps);
+            Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColB<ClippedRows>(new ClippedRows((nint)(xp + xOffset), g), rowOffset), beta, c, cOffset, ldc, flipTaps);
     }
 
     /// <summary>
@@ -238,11 +238,11 @@ internal static class BlockedGemm
         {
             var src = PaddedIm2Col.Prepare(device, x, xOffset, images, g, rowOffset, n, out var view, out int start);
             fixed (float* sp = src)
-                Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new PaddedIm2ColTB((nint)(sp + start), view, rowOffset), beta, c, cOffset, ldc);
+                Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColTB<PaddedRows>(new PaddedRows((nint)(sp + start), view), rowOffset), beta, c, cOffset, ldc);
             return;
         }
         fixed (float* xp = x)
-            Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColTB((nint)(xp + xOffset), g, rowOffset), beta, c, cOffset, ldc);
+            Dispatch(device, false, m, n, k, alpha, a, aOffset, lda, new Im2ColTB<ClippedRows>(new ClippedRows((nint)(xp + xOffset), g), rowOffset), beta, c, cOffset, ldc);
     }
 
     /// <summary>The blocked algorithm over any source of B panels (a matrix, or the im2col view of images).</summary>

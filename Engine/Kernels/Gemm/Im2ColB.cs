@@ -14,8 +14,9 @@ using System.Runtime.Intrinsics.X86;
 namespace ConvEngine.Kernels.Gemm;
 
 /// <summary>
-/// The walk both im2col views share: consecutive columns of the batched im2col matrix split into runs that lie in one
-/// output row of one image (found once per panel), and one im2col row filled over those runs from the images.
+/// The clipped walk (<see cref="ClippedRows"/>, and CpuDevice's im2col): consecutive columns of the batched im2col matrix
+/// split into runs that lie in one output row of one image (found once per panel), and one im2col row filled over those
+/// runs from the images.
 /// </summary>
 internal static class Im2ColRuns
 {
@@ -104,27 +105,69 @@ internal static class Im2ColRuns
     public static unsafe void Clear(float* p, int n) => Unsafe.InitBlockUnaligned(p, 0, (uint)(n * sizeof(float)));
 }
 
-/// <summary>The im2col view of consecutive images at <c>x</c> (element 0 of the chunk's first image) as a GEMM B operand.</summary>
-internal readonly struct Im2ColB(nint x, ConvGeometry g, int rowOffset) : IBSource
+/// <summary>
+/// How the rows of an im2col view are filled: the clipped walk over the images (<see cref="ClippedRows"/>, any geometry)
+/// or vector copies from a padded chunk (<see cref="PaddedRows"/>, stride 1). The two GEMM B operands below
+/// (<see cref="Im2ColB{TR}"/>, <see cref="Im2ColTB{TR}"/>) do the rest the same way for both.
+/// </summary>
+internal interface IIm2ColRows
+{
+    /// <summary>The ints a run table for <paramref name="count"/> consecutive columns can need.</summary>
+    int MaxRunInts(int count);
+
+    /// <summary>Splits columns [first, first + count) into runs written to <paramref name="runs"/>; returns how many.</summary>
+    int Runs(int first, int count, Span<int> runs);
+
+    /// <summary>Fills im2col row <paramref name="row"/> over the runs into <paramref name="dst"/> (it may write past the runs; see each filler).</summary>
+    unsafe void FillRow(int row, int* runs, int count, float* dst);
+
+    /// <summary>The tiling cost model's price of packing one float of a <see cref="Im2ColB{TR}"/> panel (a plain copy: 1).</summary>
+    double PackCost { get; }
+
+    /// <summary>The same for a <see cref="Im2ColTB{TR}"/> panel (rows filled, then transposed).</summary>
+    double TransposedPackCost { get; }
+}
+
+/// <summary>Rows filled from the unpadded images at <c>x</c> by the clipped walk (Im2ColRuns): any stride, padding, dilation.</summary>
+internal readonly struct ClippedRows(nint x, ConvGeometry g) : IIm2ColRows
+{
+    private readonly ConvGeometry _g = g;
+
+    public int MaxRunInts(int count) => Im2ColRuns.Max(_g, count) * Im2ColRuns.Stride;
+
+    public int Runs(int first, int count, Span<int> runs) => Im2ColRuns.Build(_g, first, count, runs);
+
+    public unsafe void FillRow(int row, int* runs, int count, float* dst) => Im2ColRuns.FillRow((float*)x, _g, row, runs, count, dst);
+
+    public double PackCost => 3;
+
+    public double TransposedPackCost => 4;
+}
+
+/// <summary>
+/// The im2col view of consecutive images (rows [rowOffset, rowOffset + K)) as a GEMM B operand: each panel row is one
+/// im2col row filled over the panel's runs, the columns past the matrix edge zeroed last (after any spill of the fill).
+/// </summary>
+internal readonly struct Im2ColB<TR>(TR rows, int rowOffset) : IBSource where TR : struct, IIm2ColRows
 {
     public unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst)
     {
-        int max = Im2ColRuns.Max(g, nr) * Im2ColRuns.Stride;
+        TR r = rows; // a local: calls on a readonly field of a type parameter would copy it each time
+        int max = r.MaxRunInts(nr);
         Span<int> runs = max <= 512 ? stackalloc int[max] : Im2ColRuns.HeapTable(max);
-        int count = Im2ColRuns.Build(g, j0, nr, runs);
-        var geo = g;
+        int count = r.Runs(j0, nr, runs);
         fixed (int* rp = runs)
             for (int p = 0; p < kc; p++)
             {
                 float* d = dst + (long)p * NR;
-                Im2ColRuns.FillRow((float*)x, geo, rowOffset + p0 + p, rp, count, d);
+                r.FillRow(rowOffset + p0 + p, rp, count, d);
                 if (nr < NR) Im2ColRuns.Clear(d + nr, NR - nr);
             }
     }
 
     public bool CanReadInPlace => false;
 
-    public double PackCost => 3;
+    public double PackCost => rows.PackCost;
 
     public unsafe float* InPlace(int p0, int j, out int stride) =>
         throw new NotSupportedException("An im2col view cannot be read in place.");
@@ -136,27 +179,26 @@ internal readonly struct Im2ColB(nint x, ConvGeometry g, int rowOffset) : IBSour
 /// Each of the panel's NR rows of col is filled over the kc pixels into a per-thread row buffer, then moved into the
 /// [p][NR] panel with 8x8 register transposes (the transposing PackB).
 /// </summary>
-internal readonly struct Im2ColTB(nint x, ConvGeometry g, int rowOffset) : IBSource
+internal readonly struct Im2ColTB<TR>(TR rows, int rowOffset) : IBSource where TR : struct, IIm2ColRows
 {
     [ThreadStatic] private static float[]? t_rows;
 
     public unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst)
     {
+        TR r = rows;
         int stride = (kc + 7) & ~7; // row length in the buffer, padded to whole 8x8 blocks
-        int need = NR * stride;
-        var rows = t_rows is { } tr && tr.Length >= need ? tr : (t_rows = GC.AllocateUninitializedArray<float>(Math.Max(need, 1 << 14), pinned: true));
-        int max = Im2ColRuns.Max(g, kc) * Im2ColRuns.Stride;
+        var buffer = Scratch.Get(ref t_rows, NR * stride + PaddedIm2Col.Slack); // Slack: the last row's fill may spill
+        int max = r.MaxRunInts(kc);
         Span<int> runs = max <= 1024 ? stackalloc int[max] : Im2ColRuns.HeapTable(max);
-        int count = Im2ColRuns.Build(g, p0, kc, runs);
-        var geo = g;
+        int count = r.Runs(p0, kc, runs);
         fixed (int* rp = runs)
-        fixed (float* rb = rows)
+        fixed (float* rb = buffer)
         {
             for (int jj = 0; jj < NR; jj++)
             {
                 float* d = rb + (long)jj * stride;
                 if (jj >= nr) { Im2ColRuns.Clear(d, stride); continue; }
-                Im2ColRuns.FillRow((float*)x, geo, rowOffset + j0 + jj, rp, count, d);
+                r.FillRow(rowOffset + j0 + jj, rp, count, d);
                 if (stride > kc) Im2ColRuns.Clear(d + kc, stride - kc);
             }
             BlockedGemm.PackB(rb, stride, true, 0, kc, 0, NR, NR, dst);
@@ -165,7 +207,7 @@ internal readonly struct Im2ColTB(nint x, ConvGeometry g, int rowOffset) : IBSou
 
     public bool CanReadInPlace => false;
 
-    public double PackCost => 4;
+    public double PackCost => rows.TransposedPackCost;
 
     public unsafe float* InPlace(int p0, int j, out int stride) =>
         throw new NotSupportedException("An im2col view cannot be read in place.");
@@ -226,7 +268,7 @@ internal readonly struct PaddedView(int wp, int plane, int imageStride, int outW
     }
 }
 
-/// <summary>The padded copy behind <see cref="PaddedIm2ColB"/> and <see cref="PaddedIm2ColTB"/>.</summary>
+/// <summary>The padded copy behind <see cref="PaddedRows"/>.</summary>
 internal static class PaddedIm2Col
 {
     /// <summary>Floats the vector copies may read past the last image and write past a run, a row or a panel.</summary>
@@ -307,63 +349,18 @@ internal static class PaddedIm2Col
     }
 }
 
-/// <summary>The im2col view of a padded chunk (stride 1) as a GEMM B operand: panel rows are vector copies of runs.</summary>
-internal readonly struct PaddedIm2ColB(nint xp, PaddedView view, int rowOffset) : IBSource
+/// <summary>Rows copied from a padded chunk at <c>xp</c> (stride 1, see PaddedView): whole-vector run copies that may spill one vector past a run.</summary>
+internal readonly struct PaddedRows(nint xp, PaddedView view) : IIm2ColRows
 {
-    public unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst)
-    {
-        int max = (nr / Math.Max(1, view.OutW) + 2) * 3;
-        Span<int> runs = max <= 512 ? stackalloc int[max] : Im2ColRuns.HeapTable(max);
-        int count = view.Runs(j0, nr, runs);
-        var v = view;
-        fixed (int* rp = runs)
-            for (int p = 0; p < kc; p++)
-            {
-                float* d = dst + (long)p * NR;
-                PaddedView.CopyRuns((float*)xp + v.RowOffset(rowOffset + p0 + p), rp, count, d);
-                if (nr < NR) Im2ColRuns.Clear(d + nr, NR - nr);
-            }
-    }
+    private readonly PaddedView _view = view;
 
-    public bool CanReadInPlace => false;
+    public int MaxRunInts(int count) => (count / Math.Max(1, _view.OutW) + 2) * 3;
+
+    public int Runs(int first, int count, Span<int> runs) => _view.Runs(first, count, runs);
+
+    public unsafe void FillRow(int row, int* runs, int count, float* dst) => PaddedView.CopyRuns((float*)xp + _view.RowOffset(row), runs, count, dst);
 
     public double PackCost => 1.5;
 
-    public unsafe float* InPlace(int p0, int j, out int stride) =>
-        throw new NotSupportedException("An im2col view cannot be read in place.");
-}
-
-/// <summary>The transposed im2col view of a padded chunk (stride 1): rows filled by run copies, then 8x8 transposes.</summary>
-internal readonly struct PaddedIm2ColTB(nint xp, PaddedView view, int rowOffset) : IBSource
-{
-    [ThreadStatic] private static float[]? t_rows;
-
-    public unsafe void Pack(int p0, int kc, int j0, int nr, int NR, float* dst)
-    {
-        int stride = (kc + 7) & ~7;
-        var rows = Scratch.Get(ref t_rows, NR * stride + PaddedIm2Col.Slack);
-        int max = (kc / Math.Max(1, view.OutW) + 2) * 3;
-        Span<int> runs = max <= 1024 ? stackalloc int[max] : Im2ColRuns.HeapTable(max);
-        int count = view.Runs(p0, kc, runs);
-        var v = view;
-        fixed (int* rp = runs)
-        fixed (float* rb = rows)
-        {
-            for (int jj = 0; jj < NR; jj++)
-            {
-                float* d = rb + (long)jj * stride;
-                if (jj >= nr) { Im2ColRuns.Clear(d, stride); continue; }
-                PaddedView.CopyRuns((float*)xp + v.RowOffset(rowOffset + j0 + jj), rp, count, d);
-                if (stride > kc) Im2ColRuns.Clear(d + kc, stride - kc);
-            }
-            BlockedGemm.PackB(rb, stride, true, 0, kc, 0, NR, NR, dst);
-        }
-    }
-
-    public bool CanReadInPlace => false;
-
-    public double PackCost => 3;
-
-    public unsafe float* InPlace(int p0, int j, out int stride) =>
-        throw new NotSupportedException("An im2col view cannot be read in place.");
+    public double TransposedPackCost => 3;
 }
