@@ -74,6 +74,46 @@ public class ImplicitGemmTests
         }
     }
 
+    /// <summary>
+    /// The stride-1 dX form: A read as the flipped transpose of a weight block (A(i, co·T + t) = W[co][i·T + T − 1 − t])
+    /// against that A written out. K blocks that cut a co's taps, 3x3 and 5x5 taps (8x8 register transposes plus single
+    /// columns) and 2x2 (single columns only), rows that leave the last panel part empty, a row range as a group uses.
+    /// </summary>
+    [Test]
+    public void FlippedWeightMatchesTheFlippedMatrixWrittenOut([Values(1, 2)] int threads)
+    {
+        var dev = new CpuDevice(threads);
+        var rng = new Random(80 + threads);
+        (ConvGeometry G, int Images, int Cout, int RowOffset, int M)[] cases =
+        [
+            (new ConvGeometry(90, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1), 2, 70, 0, 21),     // K = 630: three blocks of 210
+            (new ConvGeometry(40, 6, 6, 5, 5, 1, 1, 2, 2, 1, 1), 2, 20, 125, 13),   // 5x5, group rows [125, +500)
+            (new ConvGeometry(100, 5, 5, 2, 2, 1, 1, 1, 1, 1, 1), 3, 100, 0, 9),    // T = 4, K = 400
+            (new ConvGeometry(64, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1), 2, 64, 0, 64),     // whole panels, K = 576
+        ];
+        foreach (var (g, images, cout, rowOffset, m) in cases)
+        {
+            int taps = g.KernelH * g.KernelW, k = cout * taps, lda = m * taps + 7, n = images + 1, cols = images * g.ColCols;
+            var w = TestUtil.RandomArray(rng, (cout - 1) * lda + m * taps);
+            var flipped = new float[m * k];
+            for (int i = 0; i < m; i++)
+                for (int co = 0; co < cout; co++)
+                    for (int t = 0; t < taps; t++)
+                        flipped[i * k + co * taps + t] = w[co * lda + i * taps + taps - 1 - t];
+            var x = TestUtil.RandomArray(rng, n * g.Channels * g.Height * g.Width);
+            var col = new Tensor(ReferenceDevice.Instance, g.ColRows * cols);
+            ReferenceDevice.Instance.Im2ColBatch(Tensor.FromArray(ReferenceDevice.Instance, x, x.Length), 1, images, g, col);
+            var c0 = TestUtil.RandomArray(rng, m * cols);
+            var expected = Tensor.FromArray(ReferenceDevice.Instance, c0, c0.Length);
+            ReferenceDevice.Instance.Gemm(false, false, m, cols, k, 1f, Tensor.FromArray(ReferenceDevice.Instance, flipped, flipped.Length), 0, k,
+                                          col, rowOffset * cols, cols, 0.5f, expected, 0, cols);
+            var actual = Tensor.FromArray(dev, c0, c0.Length);
+            dev.GemmIm2Col(m, k, Tensor.FromArray(dev, w, w.Length), 0, lda, Tensor.FromArray(dev, x, x.Length), 1, images, g, rowOffset,
+                           0.5f, actual, 0, cols, flipTaps: taps);
+            TestUtil.AssertClose(actual.ToArray(), expected.ToArray(), 1e-4, 1e-4, $"{g} images {images} cout {cout} rows [{rowOffset}, +{k}) m {m}");
+        }
+    }
+
     /// <summary>PadPlane against a plain loop, for every border combination; nothing past the padded plane is written.</summary>
     [Test]
     public void PadPlaneWritesTheZeroBorderAndNothingElse()

@@ -370,15 +370,26 @@ internal static class BlockedGemm
         if (flipTaps > 0)
         {
             // op(A)(i, p) = a[co·lda + i·taps + taps − 1 − t] with p = co·taps + t: the flipped, transposed convolution
-            // weight W' read straight from W (see GemmIm2Col), so W' is never written out.
-            for (int p = 0; p < kc; p++)
+            // weight W' read straight from W (see GemmIm2Col), so W' is never written out. For one co the panel's rows
+            // are a contiguous MR x taps block of W, and its taps depth steps are that block's columns in reverse order:
+            // with MR = 8, whole co go through 8x8 register transposes (8 columns at a time, written backwards); a co
+            // cut by the K block's ends, and the last taps mod 8 columns, one value at a time.
+            int T = flipTaps, co = p0 / T, t = p0 - co * T;
+            bool blocks = MR == 8 && T >= 8 && Avx.IsSupported;
+            for (int p = 0; p < kc; co++, t = 0)
             {
-                int pp = p0 + p, co = pp / flipTaps, t = pp - co * flipTaps;
-                float* src = a + (long)co * lda + (long)i0 * flipTaps + (flipTaps - 1 - t);
-                float* d = dst + p * MR;
-                int r = 0;
-                for (; r < mr; r++) d[r] = src[(long)r * flipTaps];
-                for (; r < MR; r++) d[r] = 0;
+                float* block = a + (long)co * lda + (long)i0 * T;   // row r of the panel: block[r·T .. r·T + T)
+                int tEnd = Math.Min(T, t + kc - p);
+                if (blocks && t == 0 && tEnd == T)
+                {
+                    float* d0 = dst + (long)p * MR;   // depth step t of this co at d0 + t·MR, holding column T − 1 − t
+                    int q = 0;
+                    for (; q + 8 <= T; q += 8) Transpose8Rows(block + q, T, mr, d0 + (long)(T - 1 - q) * MR, -MR);
+                    for (; q < T; q++) FlippedColumn(block + q, T, mr, MR, d0 + (long)(T - 1 - q) * MR);
+                }
+                else
+                    for (int tt = t; tt < tEnd; tt++) FlippedColumn(block + (T - 1 - tt), T, mr, MR, dst + (long)(p + tt - t) * MR);
+                p += tEnd - t;
             }
             return;
         }
@@ -416,6 +427,14 @@ internal static class BlockedGemm
                 for (int p = done; p < kc; p++) dst[p * MR + r] = 0;
             return;
         }
+    }
+
+    // d[r] = src[r·stride] for r < mr, zeros up to MR: one depth step of a flipped-weight A panel.
+    private static unsafe void FlippedColumn(float* src, int stride, int mr, int MR, float* d)
+    {
+        int r = 0;
+        for (; r < mr; r++) d[r] = src[(long)r * stride];
+        for (; r < MR; r++) d[r] = 0;
     }
 
     /// <summary>
