@@ -118,8 +118,12 @@ internal interface IIm2ColRows
     /// <summary>Splits columns [first, first + count) into runs written to <paramref name="runs"/>; returns how many.</summary>
     int Runs(int first, int count, Span<int> runs);
 
-    /// <summary>Fills im2col row <paramref name="row"/> over the runs into <paramref name="dst"/> (it may write past the runs; see each filler).</summary>
-    unsafe void FillRow(int row, int* runs, int count, float* dst);
+    /// <summary>
+    /// Fills im2col rows [row0, row0 + rows) over the runs (which cover <paramref name="length"/> columns) into dst, row p
+    /// at dst + p·dstStride. A filler may write past a row's <paramref name="length"/> columns (see each filler), so rows
+    /// are filled in increasing order and the caller clears what must be zero afterwards.
+    /// </summary>
+    unsafe void FillRows(int row0, int rows, int* runs, int count, int length, float* dst, int dstStride);
 
     /// <summary>The tiling cost model's price of packing one float of a <see cref="Im2ColB{TR}"/> panel (a plain copy: 1).</summary>
     double PackCost { get; }
@@ -137,7 +141,10 @@ internal readonly struct ClippedRows(nint x, ConvGeometry g) : IIm2ColRows
 
     public int Runs(int first, int count, Span<int> runs) => Im2ColRuns.Build(_g, first, count, runs);
 
-    public unsafe void FillRow(int row, int* runs, int count, float* dst) => Im2ColRuns.FillRow((float*)x, _g, row, runs, count, dst);
+    public unsafe void FillRows(int row0, int rows, int* runs, int count, int length, float* dst, int dstStride)
+    {
+        for (int p = 0; p < rows; p++) Im2ColRuns.FillRow((float*)x, _g, row0 + p, runs, count, dst + (long)p * dstStride);
+    }
 
     public double PackCost => 3;
 
@@ -157,12 +164,9 @@ internal readonly struct Im2ColB<TR>(TR rows, int rowOffset) : IBSource where TR
         Span<int> runs = max <= 512 ? stackalloc int[max] : Im2ColRuns.HeapTable(max);
         int count = r.Runs(j0, nr, runs);
         fixed (int* rp = runs)
-            for (int p = 0; p < kc; p++)
-            {
-                float* d = dst + (long)p * NR;
-                r.FillRow(rowOffset + p0 + p, rp, count, d);
-                if (nr < NR) Im2ColRuns.Clear(d + nr, NR - nr);
-            }
+            r.FillRows(rowOffset + p0, kc, rp, count, nr, dst, NR);
+        if (nr < NR)   // after all rows: a fill may write past its row's nr columns
+            for (int p = 0; p < kc; p++) Im2ColRuns.Clear(dst + (long)p * NR + nr, NR - nr);
     }
 
     public bool CanReadInPlace => false;
@@ -194,13 +198,11 @@ internal readonly struct Im2ColTB<TR>(TR rows, int rowOffset) : IBSource where T
         fixed (int* rp = runs)
         fixed (float* rb = buffer)
         {
-            for (int jj = 0; jj < NR; jj++)
-            {
-                float* d = rb + (long)jj * stride;
-                if (jj >= nr) { Im2ColRuns.Clear(d, stride); continue; }
-                r.FillRow(rowOffset + j0 + jj, rp, count, d);
-                if (stride > kc) Im2ColRuns.Clear(d + kc, stride - kc);
-            }
+            r.FillRows(rowOffset + j0, nr, rp, count, kc, rb, stride);
+            // after all rows: a fill may write past its row's kc columns
+            if (stride > kc)
+                for (int jj = 0; jj < nr; jj++) Im2ColRuns.Clear(rb + (long)jj * stride + kc, stride - kc);
+            if (nr < NR) Im2ColRuns.Clear(rb + (long)nr * stride, (NR - nr) * stride);
             BlockedGemm.PackB(rb, stride, true, 0, kc, 0, NR, NR, dst);
         }
     }
@@ -358,7 +360,71 @@ internal readonly struct PaddedRows(nint xp, PaddedView view) : IIm2ColRows
 
     public int Runs(int first, int count, Span<int> runs) => _view.Runs(first, count, runs);
 
-    public unsafe void FillRow(int row, int* runs, int count, float* dst) => PaddedView.CopyRuns((float*)xp + _view.RowOffset(row), runs, count, dst);
+    /// <summary>The longest row the permuting fill handles (its plan lives on the stack): two KC blocks.</summary>
+    public const int MaxPermuteLength = 512;
+
+    /// <summary>
+    /// Consecutive rows advance (channel, kernel row, kernel column) like an odometer, so each row's offset off(k) is one
+    /// add from the last (no divisions per row). Rows of narrow planes (OW &lt; 16: runs shorter than a vector) are
+    /// filled 16 columns at a time by one two-register permute (AVX-512) when those columns lie within 32 floats of
+    /// the source (true for the 7x7 and 14x14 planes: 16 columns span at most two and a bit rows); the plan (a base
+    /// offset and an index vector per 16 columns) is built once for all rows. Otherwise each run is a vector copy.
+    /// Either way a row's fill may write up to one vector past its <c>length</c> columns.
+    /// </summary>
+    public unsafe void FillRows(int row0, int rows, int* runs, int count, int length, float* dst, int dstStride)
+    {
+        var v = _view;
+        int kw = v.KernelW, kh = v.Taps / kw, t = row0 % v.Taps;
+        int ky = t / kw, kx = t % kw, off = v.RowOffset(row0);
+        int stepH = v.DilationH * v.Wp - kw * v.DilationW, stepC = v.Plane - kh * v.DilationH * v.Wp;
+        float* x = (float*)xp;
+        if (Avx512F.IsSupported && v.OutW < 16 && length <= MaxPermuteLength && rows > 1)
+        {
+            int groups = (length + 15) / 16;
+            int* bases = stackalloc int[groups];
+            int* idx = stackalloc int[groups * 16];
+            if (PermutePlan(runs, count, length, groups, bases, idx))
+            {
+                for (int p = 0; p < rows; p++)
+                {
+                    float* s = x + off, d = dst + (long)p * dstStride;
+                    for (int gi = 0; gi < groups; gi++)
+                    {
+                        float* sg = s + bases[gi];
+                        Avx512F.PermuteVar16x32x2(Vector512.Load(sg), Vector512.Load(idx + 16 * gi), Vector512.Load(sg + 16)).Store(d + 16 * gi);
+                    }
+                    if (++kx == kw) { kx = 0; off += stepH; if (++ky == kh) { ky = 0; off += stepC; } }
+                    off += v.DilationW;
+                }
+                return;
+            }
+        }
+        for (int p = 0; p < rows; p++)
+        {
+            PaddedView.CopyRuns(x + off, runs, count, dst + (long)p * dstStride);
+            if (++kx == kw) { kx = 0; off += stepH; if (++ky == kh) { ky = 0; off += stepC; } }
+            off += v.DilationW;
+        }
+    }
+
+    // The source offset of each of the row's columns, grouped by 16: group g reads the 32 floats at bases[g] and picks
+    // lane l from idx[16·g + l]. Columns past length repeat the last column (their values are overwritten later). False
+    // when some group's columns spread over 32 floats or more (an image boundary, or a wide row).
+    private static unsafe bool PermutePlan(int* runs, int count, int length, int groups, int* bases, int* idx)
+    {
+        int* cols = idx;   // source offsets first, made relative per group below
+        for (int* r = runs, end = runs + 3 * count; r < end; r += 3)
+            for (int i = 0, start = r[0], len = r[1], src = r[2]; i < len; i++) cols[start + i] = src + i;
+        for (int j = length; j < groups * 16; j++) cols[j] = cols[length - 1];
+        for (int gi = 0; gi < groups; gi++)
+        {
+            int b = cols[16 * gi];
+            if (cols[16 * gi + 15] - b >= 32) return false;   // offsets increase along a row, so the last lane is the farthest
+            bases[gi] = b;
+            for (int l = 0; l < 16; l++) idx[16 * gi + l] -= b;
+        }
+        return true;
+    }
 
     public double PackCost => 1.5;
 
