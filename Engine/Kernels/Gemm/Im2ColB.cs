@@ -367,8 +367,9 @@ internal readonly struct PaddedRows(nint xp, PaddedView view) : IIm2ColRows
     /// Consecutive rows advance (channel, kernel row, kernel column) like an odometer, so each row's offset off(k) is one
     /// add from the last (no divisions per row). Rows of narrow planes (OW &lt; 16: runs shorter than a vector) are
     /// filled 16 columns at a time by one two-register permute (AVX-512) when those columns lie within 32 floats of
-    /// the source (true for the 7x7 and 14x14 planes: 16 columns span at most two and a bit rows); the plan (a base
-    /// offset and an index vector per 16 columns) is built once for all rows. Otherwise each run is a vector copy.
+    /// the source (true for the 7x7 and 14x14 planes: 16 columns span at most two and a bit rows, unless they cross into
+    /// the next image: then one by one); the plan (a base offset and an index vector per 16 columns) is built once for
+    /// all rows. Wider planes copy each run with whole vectors.
     /// Either way a row's fill may write up to one vector past its <c>length</c> columns.
     /// </summary>
     public unsafe void FillRows(int row0, int rows, int* runs, int count, int length, float* dst, int dstStride)
@@ -383,21 +384,25 @@ internal readonly struct PaddedRows(nint xp, PaddedView view) : IIm2ColRows
             int groups = (length + 15) / 16;
             int* bases = stackalloc int[groups];
             int* idx = stackalloc int[groups * 16];
-            if (PermutePlan(runs, count, length, groups, bases, idx))
+            PermutePlan(runs, count, length, groups, bases, idx);
+            for (int p = 0; p < rows; p++)
             {
-                for (int p = 0; p < rows; p++)
+                float* s = x + off, d = dst + (long)p * dstStride;
+                for (int gi = 0; gi < groups; gi++)
                 {
-                    float* s = x + off, d = dst + (long)p * dstStride;
-                    for (int gi = 0; gi < groups; gi++)
+                    int* ix = idx + 16 * gi;
+                    if (bases[gi] >= 0)
                     {
                         float* sg = s + bases[gi];
-                        Avx512F.PermuteVar16x32x2(Vector512.Load(sg), Vector512.Load(idx + 16 * gi), Vector512.Load(sg + 16)).Store(d + 16 * gi);
+                        Avx512F.PermuteVar16x32x2(Vector512.Load(sg), Vector512.Load(ix), Vector512.Load(sg + 16)).Store(d + 16 * gi);
                     }
-                    if (++kx == kw) { kx = 0; off += stepH; if (++ky == kh) { ky = 0; off += stepC; } }
-                    off += v.DilationW;
+                    else
+                        for (int l = 0; l < 16; l++) d[16 * gi + l] = s[ix[l]];
                 }
-                return;
+                if (++kx == kw) { kx = 0; off += stepH; if (++ky == kh) { ky = 0; off += stepC; } }
+                off += v.DilationW;
             }
+            return;
         }
         for (int p = 0; p < rows; p++)
         {
@@ -408,9 +413,10 @@ internal readonly struct PaddedRows(nint xp, PaddedView view) : IIm2ColRows
     }
 
     // The source offset of each of the row's columns, grouped by 16: group g reads the 32 floats at bases[g] and picks
-    // lane l from idx[16·g + l]. Columns past length repeat the last column (their values are overwritten later). False
-    // when some group's columns spread over 32 floats or more (an image boundary, or a wide row).
-    private static unsafe bool PermutePlan(int* runs, int count, int length, int groups, int* bases, int* idx)
+    // lane l from idx[16·g + l]. Columns past length repeat the last column (their values are overwritten later). A group
+    // whose columns spread over 32 floats or more (it crosses an image boundary) gets base −1 and keeps its absolute
+    // offsets: its 16 values are moved one by one.
+    private static unsafe void PermutePlan(int* runs, int count, int length, int groups, int* bases, int* idx)
     {
         int* cols = idx;   // source offsets first, made relative per group below
         for (int* r = runs, end = runs + 3 * count; r < end; r += 3)
@@ -419,11 +425,11 @@ internal readonly struct PaddedRows(nint xp, PaddedView view) : IIm2ColRows
         for (int gi = 0; gi < groups; gi++)
         {
             int b = cols[16 * gi];
-            if (cols[16 * gi + 15] - b >= 32) return false;   // offsets increase along a row, so the last lane is the farthest
+            // offsets increase along a row, so the last lane is the farthest
+            if (cols[16 * gi + 15] - b >= 32) { bases[gi] = -1; continue; }
             bases[gi] = b;
             for (int l = 0; l < 16; l++) idx[16 * gi + l] -= b;
         }
-        return true;
     }
 
     public double PackCost => 1.5;
