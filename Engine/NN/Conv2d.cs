@@ -231,7 +231,7 @@ public sealed class Conv2d : Module
         // CPU, stride 1: dX is itself a convolution, of dY with the flipped, transposed kernel (TransposedGeometry), run as
         // an implicit GEMM straight into dX; no dcol matrix and no col2im. Otherwise dcol = Wᵀ·dY and col2im.
         var implicitCpu = direct ? null : Device as CpuDevice;
-        var gT = implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g) : (ConvGeometry?)null;
+        var gT = implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, implicitCpu) : (ConvGeometry?)null;
         // The direct kernel takes W' written out; the GEMM reads it flipped straight from W (BlockedGemm.GemmIm2Col).
         Tensor? wT = gT is { } gtw && UsesDirectKernel(implicitCpu, gtw) ? FlippedWeight() : null;
         if (!direct && gT is null) Device.Fill(dXp, 0f); // col2im accumulates; the other paths overwrite dX
@@ -436,16 +436,19 @@ public sealed class Conv2d : Module
     private static string Pair((int H, int W) p) => string.Create(CultureInfo.InvariantCulture, $"({p.H}, {p.W})");
 
     // The geometry of dX as a convolution of dY (stride 1 only): channels Cout over the OH x OW output, the same kernel and
-    // dilation, padding d·(K − 1) − p, which gives back H x W. Null where that does not hold (stride > 1, or p > d·(K − 1)).
-    private ConvGeometry? TransposedGeometry(in ConvGeometry g)
+    // dilation, padding d·(K − 1) − p, which gives back H x W. Null where that does not hold (stride > 1, or p > d·(K − 1)),
+    // and where dY would need more padding than x had (a "valid" convolution) unless the direct kernel takes it: padded by
+    // K − 1, dY feeds many zero products (LeNet's second convolution: 10x10 of 14x14 outputs' taps are real), which the
+    // implicit GEMM would pay for in full, but the direct kernel still beats dcol = Wᵀ·dY plus col2im there (lenet_c2
+    // backward, 2 threads: 0.57-0.58 ms -> 0.50 ms in alternating runs).
+    private ConvGeometry? TransposedGeometry(in ConvGeometry g, CpuDevice cpu)
     {
         if (g.StrideH != 1 || g.StrideW != 1) return null;
         int ph = g.DilationH * (g.KernelH - 1) - g.PadH, pw = g.DilationW * (g.KernelW - 1) - g.PadW;
-        // Only where dY needs no more padding than x had ("same" convolutions): a valid convolution (LeNet's 5x5 with
-        // padding 0) would pad dY by K − 1 and multiply mostly zeros; dcol + col2im is cheaper there.
-        if (ph < 0 || pw < 0 || ph > g.PadH || pw > g.PadW) return null;
+        if (ph < 0 || pw < 0) return null;
         var t = new ConvGeometry(OutChannels, g.OutH, g.OutW, g.KernelH, g.KernelW, 1, 1, ph, pw, g.DilationH, g.DilationW);
-        return t.OutH == g.Height && t.OutW == g.Width ? t : null;
+        if (t.OutH != g.Height || t.OutW != g.Width) return null;
+        return ph <= g.PadH && pw <= g.PadW || UsesDirectKernel(cpu, t) ? t : null;
     }
 
     // W' for the stride-1 dX convolution by the direct kernel, per group: W'[g][ci][co][kh][kw] = W[g·Cout/G + co][ci][KH−1−kh][KW−1−kw],
