@@ -33,6 +33,18 @@ public class CliTests
         CliTestHost.AssertOneLineError(CliTestHost.Run(args), expected);
 
     [Test]
+    public void TrainRefusesAFolderAsOutputFileBeforeTraining()
+    {
+        // A folder where a file is expected used to fail only after the whole run, when the checkpoint was written.
+        var r = CliTestHost.Run("train", "--data", "shapes", "--limit-train", "64", "--limit-test", "16", "--epochs", "1", "--out", _dir);
+        CliTestHost.AssertOneLineError(r, "is a folder");
+        Assert.That(r.Exit, Is.EqualTo(CliApp.ExitUsage));
+        Assert.That(r.Out, Does.Not.Contain("epoch 1/1"), "nothing was trained");
+        var c = CliTestHost.Run("train", "--data", "shapes", "--limit-train", "64", "--limit-test", "16", "--epochs", "1", "--out", "none", "--curves", _dir);
+        CliTestHost.AssertOneLineError(c, "--curves");
+    }
+
+    [Test]
     public void TrainOnAMissingDataFolderFailsCleanly()
     {
         var r = CliTestHost.Run("train", "--data", Path.Combine(_dir, "nope"), "--epochs", "1");
