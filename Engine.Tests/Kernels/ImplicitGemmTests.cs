@@ -49,28 +49,23 @@ public class ImplicitGemmTests
         {
             int n = images + 1, first = chunkAtEnd ? 1 : 0, cols = images * g.ColCols;
             var x = TestUtil.RandomArray(rng, n * g.Channels * g.Height * g.Width);
-            var col = new Tensor(ReferenceDevice.Instance, g.ColRows * cols);
-            ReferenceDevice.Instance.Im2ColBatch(Tensor.FromArray(ReferenceDevice.Instance, x, x.Length), first, images, g, col);
+            var col = ReferenceCol(x, first, images, g);
 
             // Forward form: C (m x cols) = A (m x k) · col rows [rowOffset, +k).
             var a = TestUtil.RandomArray(rng, m * k);
             var c0 = TestUtil.RandomArray(rng, m * cols);
-            var expected = Tensor.FromArray(ReferenceDevice.Instance, c0, c0.Length);
-            ReferenceDevice.Instance.Gemm(false, false, m, cols, k, 1f, Tensor.FromArray(ReferenceDevice.Instance, a, a.Length), 0, k,
-                                          col, rowOffset * cols, cols, 0.5f, expected, 0, cols);
+            var expected = ExplicitForward(col, a, m, k, rowOffset, cols, 0.5f, c0);
             var actual = Tensor.FromArray(dev, c0, c0.Length);
             dev.GemmIm2Col(m, k, Tensor.FromArray(dev, a, a.Length), 0, k, Tensor.FromArray(dev, x, x.Length), first, images, g, rowOffset, 0.5f, actual, 0, cols);
-            TestUtil.AssertClose(actual.ToArray(), expected.ToArray(), 1e-4, 1e-4, $"forward {g} images {images} rows [{rowOffset}, +{k}) m {m}");
+            TestUtil.AssertClose(actual.ToArray(), expected, 1e-4, 1e-4, $"forward {g} images {images} rows [{rowOffset}, +{k}) m {m}");
 
             // Weight-gradient form: C (m x k) = A (m x cols) · (col rows [rowOffset, +k))ᵀ.
             var dy = TestUtil.RandomArray(rng, m * cols);
             var d0 = TestUtil.RandomArray(rng, m * k);
-            var expectedT = Tensor.FromArray(ReferenceDevice.Instance, d0, d0.Length);
-            ReferenceDevice.Instance.Gemm(false, true, m, k, cols, 1f, Tensor.FromArray(ReferenceDevice.Instance, dy, dy.Length), 0, cols,
-                                          col, rowOffset * cols, cols, 1f, expectedT, 0, k);
+            var expectedT = ExplicitWeightGradient(col, dy, m, k, rowOffset, cols, 1f, d0);
             var actualT = Tensor.FromArray(dev, d0, d0.Length);
             dev.GemmIm2ColT(m, k, Tensor.FromArray(dev, dy, dy.Length), 0, cols, Tensor.FromArray(dev, x, x.Length), first, images, g, rowOffset, 1f, actualT, 0, k);
-            TestUtil.AssertClose(actualT.ToArray(), expectedT.ToArray(), 1e-4, 1e-4, $"weight gradient {g} images {images} rows [{rowOffset}, +{k}) m {m}");
+            TestUtil.AssertClose(actualT.ToArray(), expectedT, 1e-4, 1e-4, $"weight gradient {g} images {images} rows [{rowOffset}, +{k}) m {m}");
         }
     }
 
@@ -101,16 +96,12 @@ public class ImplicitGemmTests
                     for (int t = 0; t < taps; t++)
                         flipped[i * k + co * taps + t] = w[co * lda + i * taps + taps - 1 - t];
             var x = TestUtil.RandomArray(rng, n * g.Channels * g.Height * g.Width);
-            var col = new Tensor(ReferenceDevice.Instance, g.ColRows * cols);
-            ReferenceDevice.Instance.Im2ColBatch(Tensor.FromArray(ReferenceDevice.Instance, x, x.Length), 1, images, g, col);
             var c0 = TestUtil.RandomArray(rng, m * cols);
-            var expected = Tensor.FromArray(ReferenceDevice.Instance, c0, c0.Length);
-            ReferenceDevice.Instance.Gemm(false, false, m, cols, k, 1f, Tensor.FromArray(ReferenceDevice.Instance, flipped, flipped.Length), 0, k,
-                                          col, rowOffset * cols, cols, 0.5f, expected, 0, cols);
+            var expected = ExplicitForward(ReferenceCol(x, 1, images, g), flipped, m, k, rowOffset, cols, 0.5f, c0);
             var actual = Tensor.FromArray(dev, c0, c0.Length);
             dev.GemmIm2Col(m, k, Tensor.FromArray(dev, w, w.Length), 0, lda, Tensor.FromArray(dev, x, x.Length), 1, images, g, rowOffset,
                            0.5f, actual, 0, cols, flipTaps: taps);
-            TestUtil.AssertClose(actual.ToArray(), expected.ToArray(), 1e-4, 1e-4, $"{g} images {images} cout {cout} rows [{rowOffset}, +{k}) m {m}");
+            TestUtil.AssertClose(actual.ToArray(), expected, 1e-4, 1e-4, $"{g} images {images} cout {cout} rows [{rowOffset}, +{k}) m {m}");
         }
     }
 
@@ -150,14 +141,10 @@ public class ImplicitGemmTests
             var x = TestUtil.RandomArray(rng, n * g.Channels * g.Height * g.Width);
             var a = TestUtil.RandomArray(rng, m * k);
             var c0 = TestUtil.RandomArray(rng, m * cols);
-            var col = new Tensor(ReferenceDevice.Instance, g.ColRows * cols);
-            ReferenceDevice.Instance.Im2ColBatch(Tensor.FromArray(ReferenceDevice.Instance, x, x.Length), first, images, g, col);
-            var expected = Tensor.FromArray(ReferenceDevice.Instance, c0, c0.Length);
-            ReferenceDevice.Instance.Gemm(false, false, m, cols, k, 1f, Tensor.FromArray(ReferenceDevice.Instance, a, a.Length), 0, k,
-                                          col, rowOffset * cols, cols, 0.5f, expected, 0, cols);
+            var expected = ExplicitForward(ReferenceCol(x, first, images, g), a, m, k, rowOffset, cols, 0.5f, c0);
             var actual = Tensor.FromArray(dev, c0, c0.Length);
             dev.GemmIm2Col(m, k, Tensor.FromArray(dev, a, a.Length), 0, k, Tensor.FromArray(dev, x, x.Length), first, images, g, rowOffset, 0.5f, actual, 0, cols);
-            TestUtil.AssertClose(actual.ToArray(), expected.ToArray(), 1e-4, 1e-5, $"{g} images {images} rows [{rowOffset}, +{k}) m {m}");
+            TestUtil.AssertClose(actual.ToArray(), expected, 1e-4, 1e-5, $"{g} images {images} rows [{rowOffset}, +{k}) m {m}");
         }
     }
 
@@ -173,14 +160,38 @@ public class ImplicitGemmTests
             var x = TestUtil.RandomArray(rng, n * g.Channels * g.Height * g.Width);
             var a = TestUtil.RandomArray(rng, m * cols);
             var c0 = TestUtil.RandomArray(rng, m * nRows);
-            var col = new Tensor(ReferenceDevice.Instance, g.ColRows * cols);
-            ReferenceDevice.Instance.Im2ColBatch(Tensor.FromArray(ReferenceDevice.Instance, x, x.Length), first, images, g, col);
-            var expected = Tensor.FromArray(ReferenceDevice.Instance, c0, c0.Length);
-            ReferenceDevice.Instance.Gemm(false, true, m, nRows, cols, 1f, Tensor.FromArray(ReferenceDevice.Instance, a, a.Length), 0, cols,
-                                          col, rowOffset * cols, cols, 1f, expected, 0, nRows);
+            var expected = ExplicitWeightGradient(ReferenceCol(x, first, images, g), a, m, nRows, rowOffset, cols, 1f, c0);
             var actual = Tensor.FromArray(dev, c0, c0.Length);
             dev.GemmIm2ColT(m, nRows, Tensor.FromArray(dev, a, a.Length), 0, cols, Tensor.FromArray(dev, x, x.Length), first, images, g, rowOffset, 1f, actual, 0, nRows);
-            TestUtil.AssertClose(actual.ToArray(), expected.ToArray(), 1e-4, 1e-5, $"{g} images {images} rows [{rowOffset}, +{nRows}) m {m}");
+            TestUtil.AssertClose(actual.ToArray(), expected, 1e-4, 1e-5, $"{g} images {images} rows [{rowOffset}, +{nRows}) m {m}");
         }
+    }
+
+    // The explicit forms the implicit GEMMs are checked against, on the reference device (naive loops).
+
+    /// <summary>The im2col matrix of images [first, first + images) of x.</summary>
+    private static Tensor ReferenceCol(float[] x, int first, int images, in ConvGeometry g)
+    {
+        var col = new Tensor(ReferenceDevice.Instance, g.ColRows * images * g.ColCols);
+        ReferenceDevice.Instance.Im2ColBatch(Tensor.FromArray(ReferenceDevice.Instance, x, x.Length), first, images, g, col);
+        return col;
+    }
+
+    /// <summary>a (m x k) · col rows [rowOffset, rowOffset + k) + beta·c0, with cols columns.</summary>
+    private static float[] ExplicitForward(Tensor col, float[] a, int m, int k, int rowOffset, int cols, float beta, float[] c0)
+    {
+        var c = Tensor.FromArray(ReferenceDevice.Instance, c0, c0.Length);
+        ReferenceDevice.Instance.Gemm(false, false, m, cols, k, 1f, Tensor.FromArray(ReferenceDevice.Instance, a, a.Length), 0, k,
+                                      col, rowOffset * cols, cols, beta, c, 0, cols);
+        return c.ToArray();
+    }
+
+    /// <summary>a (m x cols) · (col rows [rowOffset, rowOffset + n))ᵀ + beta·c0: the weight-gradient form.</summary>
+    private static float[] ExplicitWeightGradient(Tensor col, float[] a, int m, int n, int rowOffset, int cols, float beta, float[] c0)
+    {
+        var c = Tensor.FromArray(ReferenceDevice.Instance, c0, c0.Length);
+        ReferenceDevice.Instance.Gemm(false, true, m, n, cols, 1f, Tensor.FromArray(ReferenceDevice.Instance, a, a.Length), 0, cols,
+                                      col, rowOffset * cols, cols, beta, c, 0, n);
+        return c.ToArray();
     }
 }
