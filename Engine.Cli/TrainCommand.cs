@@ -94,15 +94,19 @@ internal static class TrainCommand
         _ => throw new UsageException($"unknown optimizer '{s.Optimizer}' (sgd, adam or adamw)"),
     };
 
+    private static void RequireFilePath(string option, string? path, string what, string example)
+    {
+        if (path is not null && Directory.Exists(path))
+            throw new UsageException($"{option} '{path}' is a folder; it must name the {what} file to write (e.g. {Path.Combine(path, example)})");
+    }
+
     public static int Run(CliContext ctx, TrainSettings s)
     {
         if (s.Warmup >= s.Epochs && s.Warmup > 0)
             throw new UsageException($"--warmup ({s.Warmup}) must be smaller than --epochs ({s.Epochs})");
         // Checked before training, not when the files are written at the end of a run that may take hours.
-        if (s.Out is not null && Directory.Exists(s.Out))
-            throw new UsageException($"--out '{s.Out}' is a folder; it must name the checkpoint file to write (e.g. {Path.Combine(s.Out, "model.safetensors")})");
-        if (s.Curves is not null && Directory.Exists(s.Curves))
-            throw new UsageException($"--curves '{s.Curves}' is a folder; it must name the SVG file to write (e.g. {Path.Combine(s.Curves, "curves.svg")})");
+        RequireFilePath("--out", s.Out, "checkpoint", "model.safetensors");
+        RequireFilePath("--curves", s.Curves, "SVG", "curves.svg");
         var spec = ModelCatalog.Get(s.Model);
         var device = CliApp.CreateDevice(s.Device, s.Threads);
         var console = ctx.Console;
