@@ -90,6 +90,26 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
+    /// Winograd F(2x2, 3x3) convolution (Kernels/Conv/Winograd.cs): y[firstImage + i] = w ⊛ x[firstImage + i] for the
+    /// <paramref name="images"/> images, overwriting y (NCHW, <paramref name="outChannels"/> channels), no bias. The 3x3 filter
+    /// of output o and input c is the 9 floats at o·<paramref name="strideO"/> + c·<paramref name="strideI"/> of w, taps
+    /// reversed when <paramref name="flipTaps"/> (the dX convolution reading W straight). Requires <c>Winograd.Applies(g)</c>.
+    /// </summary>
+    internal void ConvWinograd(Tensor w, int strideO, int strideI, bool flipTaps, int outChannels, Tensor x, int firstImage, int images,
+                               in ConvGeometry g, Tensor y)
+    {
+        if (!Kernels.Conv.Winograd.Applies(g))
+            throw new ArgumentException($"The Winograd convolution needs AVX-512, a 3x3 kernel, stride 1, dilation 1 and a non-empty output; got {g}.", nameof(g));
+        ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
+        if (strideO < 0 || strideI < 0) throw new ArgumentException($"Filter strides must be non-negative but are {strideO} and {strideI}.", nameof(strideO));
+        CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
+        NeedLength(y, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, nameof(y));
+        if (outChannels > 0) NeedLength(w, (long)(outChannels - 1) * strideO + (long)(g.Channels - 1) * strideI + 9, nameof(w));
+        if (images == 0 || outChannels == 0) return;
+        Kernels.Conv.Winograd.Forward(this, A(w), strideO, strideI, flipTaps, outChannels, A(x), firstImage, images, g, A(y));
+    }
+
+    /// <summary>
     /// Checks a direct-convolution call: the kernel applies to <paramref name="g"/>, x holds the images, and the NCHW batch
     /// <paramref name="output"/> (y, or dY) holds their outChannels x OH x OW planes; returns C·H·W.
     /// </summary>

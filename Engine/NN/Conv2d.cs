@@ -196,13 +196,18 @@ public sealed class Conv2d : Module
         var g = new ConvGeometry(InChannels, xp.Dim(2), xp.Dim(3), KernelSize.H, KernelSize.W, Stride.H, Stride.W, padH, padW, Dilation.H, Dilation.W);
         int cols = g.ColCols;
         var y = ReusableBuffer(0, Device, [n, OutChannels, g.OutH, g.OutW], x);
-        int nb = ImagesPerChunk(n, g);
-        bool direct = IsDirect(g) && nb == 1;
-        // On the CPU the GEMMs pack their im2col panels straight from x (implicit GEMM): no column matrix.
-        var plan = new Plan(xp, y, g, null, null, n, nb, direct, direct ? null : Device as CpuDevice, null);
-        int chunks = n == 0 ? 0 : (n + nb - 1) / nb;
-        if (ImageParallel(chunks, g) is { } cpu) cpu.ParallelFor(chunks, new ChunkBody(this, plan, forward: true));
-        else for (int i = 0; i < chunks; i++) ForwardChunk(plan, i);
+        if (UsesWinograd(g, n, OutChannels) is { } wcpu)
+            wcpu.ConvWinograd(Weight.Value, InChannels * 9, 9, false, OutChannels, xp, 0, n, g, y);   // the whole batch at once
+        else
+        {
+            int nb = ImagesPerChunk(n, g);
+            bool direct = IsDirect(g) && nb == 1;
+            // On the CPU the GEMMs pack their im2col panels straight from x (implicit GEMM): no column matrix.
+            var plan = new Plan(xp, y, g, null, null, n, nb, direct, direct ? null : Device as CpuDevice, null);
+            int chunks = n == 0 ? 0 : (n + nb - 1) / nb;
+            if (ImageParallel(chunks, g) is { } cpu) cpu.ParallelFor(chunks, new ChunkBody(this, plan, forward: true));
+            else for (int i = 0; i < chunks; i++) ForwardChunk(plan, i);
+        }
         if (Bias is not null) Device.AddChannelBias(y, Bias.Value, n, OutChannels, cols);
         // A step that repeats the last one (same input tensor, as with reused buffers) keeps the cache it already has.
         var old = _cache;
@@ -232,9 +237,17 @@ public sealed class Conv2d : Module
         // an implicit GEMM straight into dX; no dcol matrix and no col2im. Otherwise dcol = Wᵀ·dY and col2im.
         var implicitCpu = direct ? null : Device as CpuDevice;
         var gT = implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, implicitCpu) : (ConvGeometry?)null;
+        // Winograd: dX for the whole batch first (W read flipped and transposed: filter (ci, co) at co·Cin·9 + ci·9); the
+        // chunks below then compute only dW.
+        bool winogradDx = false;
+        if (!direct && WinogradDxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is { } wcpu)
+        {
+            wcpu.ConvWinograd(Weight.Value, 9, InChannels * 9, true, InChannels, dY, 0, n, gw, dXp);
+            (gT, winogradDx) = (null, true);
+        }
         // The direct kernel takes W' written out; the GEMM reads it flipped straight from W (BlockedGemm.GemmIm2Col).
         Tensor? wT = gT is { } gtw && UsesDirectKernel(implicitCpu, gtw) ? FlippedWeight() : null;
-        if (!direct && gT is null) Device.Fill(dXp, 0f); // col2im accumulates; the other paths overwrite dX
+        if (!direct && gT is null && !winogradDx) Device.Fill(dXp, 0f); // col2im accumulates; the other paths overwrite dX
         int chunks = n == 0 ? 0 : (n + nb - 1) / nb;
         if (ImageParallel(chunks, g) is { } cpu)
         {
@@ -242,14 +255,14 @@ public sealed class Conv2d : Module
             // afterwards, so the result does not depend on which thread ran which chunk.
             int wLen = Weight.Value.Length;
             var partials = Scratch(ref _dwPartials, chunks * wLen);
-            cpu.ParallelFor(chunks, new ChunkBody(this, new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, partials), forward: false));
+            cpu.ParallelFor(chunks, new ChunkBody(this, new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, partials, winogradDx), forward: false));
             var grad = Weight.Grad.AsSpan();
             var part = partials.AsSpan();
             for (int i = 0; i < chunks; i++) System.Numerics.Tensors.TensorPrimitives.Add(grad, part.Slice(i * wLen, wLen), grad);
         }
         else
         {
-            var plan = new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp);
+            var plan = new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, SkipDx: winogradDx);
             for (int i = 0; i < chunks; i++) BackwardChunk(plan, i);
         }
         if (Bias is not null) Device.ChannelDot(dY, null, n, OutChannels, cols, Bias.Grad, accumulate: true);
@@ -260,9 +273,9 @@ public sealed class Conv2d : Module
     // What the chunks of one Forward or Backward share. Forward: X = the (padded) input, Y = y. Backward: X = the (padded)
     // input, Y = dY, DX = dX (padded), GT the stride-1 dX convolution when it applies (WT: its W' written out, for the direct
     // kernel; the GEMM reads W flipped), DW the per-chunk dW partials of the image-parallel mode (null: accumulate straight
-    // into Weight.Grad).
+    // into Weight.Grad), SkipDx: dX was already computed (by the Winograd kernel), the chunks compute dW only.
     private readonly record struct Plan(Tensor X, Tensor Y, ConvGeometry G, ConvGeometry? GT, Tensor? WT, int N, int Nb, bool Direct,
-                                        CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null);
+                                        CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null, bool SkipDx = false);
 
     /// <summary>Runs chunk <c>item</c> of a Forward or Backward on a pool thread (image-parallel mode).</summary>
     private readonly struct ChunkBody(Conv2d conv, Plan plan, bool forward) : IParallelBody
@@ -321,6 +334,27 @@ public sealed class Conv2d : Module
         && (g.StrideH == 1 && g.StrideW == 1 || 2L * OutChannels * g.KernelH * g.KernelW >= 1024L * g.StrideH * g.StrideW)
         && Kernels.Conv.DirectConv.ColumnEfficiency(g) >= 0.6;
 
+    /// <summary>Whether convolutions on the CPU use the Winograd kernel (Kernels/Conv/Winograd.cs) where it applies and pays.</summary>
+    internal bool WinogradKernel { get; set; } = true;
+
+    // The Winograd F(2x2, 3x3) kernel, for the whole batch at once: CPU, one group, AVX-512, 3x3 stride 1, and a shape where
+    // it measured faster than the direct kernel and the implicit GEMM (Winograd.Pays). The device to run it on, or null.
+    private CpuDevice? UsesWinograd(in ConvGeometry g, int images, int outChannels) =>
+        WinogradKernel && Device is CpuDevice cpu && Groups == 1 && Kernels.Conv.Winograd.Applies(g)
+        && (ForceWinograd || Kernels.Conv.Winograd.Pays(g, images, outChannels)) ? cpu : null;
+
+    /// <summary>Tests: the Winograd kernel wherever it applies, also where it would not pay (small layers).</summary>
+    internal bool ForceWinograd { get; set; }
+
+    // dX of a 3x3 stride-1 convolution as the convolution of dY (Cout channels, OH x OW) with the flipped, transposed filter
+    // and padding 2 − p, which gives back H x W; null where p > 2 or the geometry is not 3x3, stride 1, dilation 1.
+    private ConvGeometry? WinogradDxGeometry(in ConvGeometry g)
+    {
+        if (g.KernelH != 3 || g.KernelW != 3 || g.StrideH != 1 || g.StrideW != 1 || g.DilationH != 1 || g.DilationW != 1) return null;
+        if (g.PadH > 2 || g.PadW > 2) return null;
+        return new ConvGeometry(OutChannels, g.OutH, g.OutW, 3, 3, 1, 1, 2 - g.PadH, 2 - g.PadW, 1, 1);
+    }
+
     // Forward of chunk i: images b0 .. b0 + bn − 1.
     private void ForwardChunk(in Plan p, int i)
     {
@@ -369,10 +403,10 @@ public sealed class Conv2d : Module
         bool directDx = p.GT is { } gtx && UsesDirectKernel(p.ImplicitCpu, gtx);
         // The direct kernels read dY in NCHW; the GEMMs want dY of the chunk as (Cout, bn·cols): the NCHW slice itself for
         // one image, swapped for several. Scratch is fetched only for the paths that use it.
-        bool swapDy = bn > 1 && !(directDw && directDx);
+        bool swapDy = bn > 1 && !(directDw && (directDx || p.SkipDx));
         var ws = ConvWorkspace.For(Device);   // this thread's scratch
         var col = p.Direct || p.ImplicitCpu is not null ? null : ws.Col((long)g.ColRows * p.Nb * cols);
-        var dcol = p.Direct || p.GT is not null ? null : ws.DCol((long)g.ColRows * p.Nb * cols);
+        var dcol = p.Direct || p.GT is not null || p.SkipDx ? null : ws.DCol((long)g.ColRows * p.Nb * cols);
         var dyc = swapDy ? ws.Out((long)OutChannels * p.Nb * cols) : null;
         var dxc = p.GT is null || directDx || p.Nb == 1 ? null : ws.DCol((long)imageLen * p.Nb);
         var (dw, dwBase, dwBeta) = p.DW is { } part ? (part, i * Weight.Value.Length, 0f) : (Weight.Grad, 0, 1f);
@@ -409,7 +443,7 @@ public sealed class Conv2d : Module
                 p.ImplicitCpu!.GemmIm2Col(cinG, kT, Weight.Value, grp * coutG * kg, kg, dY, b0, bn, gt, grp * kT, 0f, c, cOff, ldx,
                                           flipTaps: KernelSize.H * KernelSize.W);
             }
-            else
+            else if (!p.SkipDx)
             {
                 // dcol_g = W_gᵀ · dY_g
                 Device.Gemm(true, false, kg, ld, coutG, 1f, Weight.Value, grp * coutG * kg, kg, a, yOff, ld,

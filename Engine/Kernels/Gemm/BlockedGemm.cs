@@ -441,7 +441,7 @@ internal static class BlockedGemm
     /// Transposes an 8 (rows, stride <paramref name="ld"/>; rows ≥ <paramref name="rows"/> read as zero) x 8 (contiguous)
     /// block into 8 vectors of 8: output vector q (at dst + q·dstStride) holds element q of every row.
     /// </summary>
-    private static unsafe void Transpose8Rows(float* src, int ld, int rows, float* dst, int dstStride)
+    internal static unsafe void Transpose8Rows(float* src, int ld, int rows, float* dst, int dstStride)
     {
         Vector256<float> z = Vector256<float>.Zero;
         var r0 = rows > 0 ? Avx.LoadVector256(src) : z;

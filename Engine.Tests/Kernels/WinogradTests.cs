@@ -1,0 +1,230 @@
+using ConvEngine.Inspect;
+using ConvEngine.Kernels.Conv;
+using ConvEngine.NN;
+using ConvEngine.Reference;
+using NUnit.Framework;
+
+namespace ConvEngine.Tests.Kernels;
+
+/// <summary>
+/// The Winograd F(2x2, 3x3) kernel: bit for bit against its naive twin (NaiveWinograd), the twin against the direct
+/// convolution summed in double, Conv2d's forward, dX and dW through it against the reference device and finite
+/// differences, and where the kernel is chosen.
+/// </summary>
+public class WinogradTests
+{
+    // (images, C, H, W, Cout, pad): odd and even planes (cut last tiles), channel counts off the 8-row panels, 1x1 inputs,
+    // padding 0..2, tiles across image boundaries and across 32-tile panels, several tile blocks, and (the last) three
+    // blocks on two threads, which splits the output channels in two ranges of 72.
+    private static readonly (int N, int C, int H, int W, int Co, int P)[] Shapes =
+    [
+        (2, 3, 5, 7, 5, 1), (3, 17, 9, 10, 13, 1), (1, 8, 30, 33, 70, 0), (2, 5, 4, 4, 9, 2), (5, 40, 7, 7, 20, 1),
+        (1, 1, 1, 1, 1, 1), (2, 64, 14, 35, 130, 1), (1, 256, 18, 18, 136, 1),
+    ];
+
+    private static void RequireKernel()
+    {
+        if (!Winograd.IsSupported) Assert.Ignore("The Winograd kernel needs AVX-512; this processor (or DOTNET_EnableAVX512=0) has none.");
+    }
+
+    [Test]
+    public void FastKernelMatchesTheNaiveTwinBitForBit([Values(1, 2)] int threads, [Values(false, true)] bool flipTaps)
+    {
+        RequireKernel();
+        var dev = new CpuDevice(threads);
+        var rng = new Random(7 + threads);
+        foreach (var (n, c, h, w, co, p) in Shapes)
+        {
+            var g = new ConvGeometry(c, h, w, 3, 3, 1, 1, p, p, 1, 1);
+            var x = TestUtil.RandomArray(rng, n * c * h * w);
+            // Forward: weight [co, c, 3, 3]. Flipped: the same floats read as a weight [c, co, 3, 3] flipped and transposed.
+            var wt = TestUtil.RandomArray(rng, co * c * 9);
+            var (so, si) = flipTaps ? (9, co * 9) : (c * 9, 9);
+            int len = n * co * g.OutH * g.OutW;
+            var expected = new float[len];
+            NaiveWinograd.Conv2d(x, n, g, wt, so, si, flipTaps, co, expected);
+            // One image before and after the batch: the kernel must write only its images' outputs.
+            var y = new float[len + 2 * co * g.OutH * g.OutW];
+            Array.Fill(y, float.NaN);
+            var xs = new float[x.Length + 2 * c * h * w];
+            x.CopyTo(xs, c * h * w);
+            var yt = Tensor.FromArray(dev, y, y.Length);
+            dev.ConvWinograd(Tensor.FromArray(dev, wt, wt.Length), so, si, flipTaps, co, Tensor.FromArray(dev, xs, xs.Length), 1, n, g, yt);
+            var got = yt.ToArray();
+            int before = co * g.OutH * g.OutW;
+            Assert.That(got.AsSpan(before, len).ToArray(), Is.EqualTo(expected), $"N{n} {c}x{h}x{w} -> {co} p{p} threads {threads} flip {flipTaps}");
+            Assert.That(got.Take(before).Concat(got.Skip(before + len)).All(float.IsNaN), Is.True, "outputs of other images untouched");
+        }
+    }
+
+    [Test]
+    public void TheLastShapeSplitsTheOutputChannels()
+    {
+        // Keeps FastKernelMatchesTheNaiveTwinBitForBit covering the split: three 32-tile blocks cannot be shared evenly by two threads.
+        var plan = Winograd.Plan.For(threads: 2, tiles: 81, ci: 256, co: 136);
+        Assert.That((plan.Blocks, plan.KSplit, plan.KPer), Is.EqualTo((3, 2, 72)));
+    }
+
+    [Test]
+    public void NaiveTwinMatchesTheDirectSumInDouble([Values(false, true)] bool flipTaps)
+    {
+        var rng = new Random(3);
+        foreach (var (n, c, h, w, co, p) in Shapes.Take(6))
+        {
+            var g = new ConvGeometry(c, h, w, 3, 3, 1, 1, p, p, 1, 1);
+            var x = TestUtil.RandomArray(rng, n * c * h * w);
+            var wt = TestUtil.RandomArray(rng, co * c * 9);
+            var (so, si) = flipTaps ? (9, co * 9) : (c * 9, 9);
+            var y = new float[n * co * g.OutH * g.OutW];
+            NaiveWinograd.Conv2d(x, n, g, wt, so, si, flipTaps, co, y);
+            for (int b = 0; b < n; b++)
+                for (int o = 0; o < co; o++)
+                    for (int i = 0; i < g.OutH; i++)
+                        for (int j = 0; j < g.OutW; j++)
+                        {
+                            double sum = 0, abs = 0;
+                            for (int ci = 0; ci < c; ci++)
+                                for (int kh = 0; kh < 3; kh++)
+                                    for (int kw = 0; kw < 3; kw++)
+                                    {
+                                        int ih = i + kh - p, iw = j + kw - p;
+                                        if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+                                        int tap = flipTaps ? 8 - (kh * 3 + kw) : kh * 3 + kw;
+                                        double term = (double)wt[o * so + ci * si + tap] * x[((b * c + ci) * h + ih) * w + iw];
+                                        sum += term;
+                                        abs += Math.Abs(term);
+                                    }
+                            // Float32 rounding of the transforms and sums: a few ulps of the sum of |terms|.
+                            double got = y[((b * co + o) * g.OutH + i) * g.OutW + j];
+                            Assert.That(Math.Abs(got - sum), Is.LessThanOrEqualTo(4e-6 * abs + 1e-7),
+                                        $"N{n} {c}x{h}x{w} -> {co} p{p} at ({b}, {o}, {i}, {j}): {got} against {sum}");
+                        }
+        }
+    }
+
+    [Test]
+    public void TransformsAreTheMatricesOfTheDefinition()
+    {
+        // U = G g Gᵀ, V = Bᵀ d B and Y = Aᵀ m A computed with the matrices written out, in double.
+        double[,] bt = { { 1, 0, -1, 0 }, { 0, 1, 1, 0 }, { 0, -1, 1, 0 }, { 0, 1, 0, -1 } };
+        double[,] gm = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } };
+        double[,] at = { { 1, 1, 1, 0 }, { 0, 1, -1, -1 } };
+        var rng = new Random(5);
+        var g = TestUtil.RandomArray(rng, 9);
+        var d = TestUtil.RandomArray(rng, 16);
+        var m = TestUtil.RandomArray(rng, 16);
+        var u = new float[16]; var v = new float[16]; var y = new float[4];
+        NaiveWinograd.TransformFilter(g, u);
+        NaiveWinograd.TransformInput(d, v);
+        NaiveWinograd.TransformOutput(m, y);
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++)
+            {
+                double eu = 0, ev = 0;
+                for (int a = 0; a < 3; a++) for (int b = 0; b < 3; b++) eu += gm[r, a] * g[3 * a + b] * gm[c, b];
+                for (int a = 0; a < 4; a++) for (int b = 0; b < 4; b++) ev += bt[r, a] * d[4 * a + b] * bt[c, b];
+                Assert.That(u[4 * r + c], Is.EqualTo(eu).Within(1e-6), $"U[{r},{c}]");
+                Assert.That(v[4 * r + c], Is.EqualTo(ev).Within(1e-6), $"V[{r},{c}]");
+            }
+        for (int r = 0; r < 2; r++)
+            for (int c = 0; c < 2; c++)
+            {
+                double ey = 0;
+                for (int a = 0; a < 4; a++) for (int b = 0; b < 4; b++) ey += at[r, a] * m[4 * a + b] * at[c, b];
+                Assert.That(y[2 * r + c], Is.EqualTo(ey).Within(1e-5), $"Y[{r},{c}]");
+            }
+    }
+
+    public static IEnumerable<TestCaseData> Conv2dConfigs()
+    {
+        // Forced onto the kernel (small shapes); then a shape where Conv2d picks it by itself.
+        yield return new TestCaseData(2, 5, 9, 11, 7, 1, PaddingMode.Zeros, true, true).SetName("Winograd_Conv2d_same_odd");
+        yield return new TestCaseData(3, 4, 8, 8, 9, 0, PaddingMode.Zeros, false, true).SetName("Winograd_Conv2d_valid");
+        yield return new TestCaseData(2, 6, 7, 6, 5, 2, PaddingMode.Zeros, true, true).SetName("Winograd_Conv2d_pad2");
+        yield return new TestCaseData(2, 3, 6, 9, 4, 1, PaddingMode.Reflect, true, true).SetName("Winograd_Conv2d_reflect");
+        yield return new TestCaseData(4, 32, 16, 16, 40, 1, PaddingMode.Zeros, true, false).SetName("Winograd_Conv2d_chosen");
+    }
+
+    [TestCaseSource(nameof(Conv2dConfigs))]
+    public void Conv2dThroughTheKernelMatchesTheReferenceDevice(int n, int cin, int h, int w, int cout, int pad, PaddingMode mode, bool bias, bool force)
+    {
+        RequireKernel();
+        var rng = new Random(21);
+        var xData = TestUtil.RandomArray(rng, n * cin * h * w);
+        var results = new List<(float[] Y, float[] DX, float[] DW, float[] DB)>();
+        foreach (var dev in new IDevice[] { new CpuDevice(2), new CpuDevice(1), new CpuDevice(2), ReferenceDevice.Instance })
+        {
+            var conv = new Conv2d(cin, cout, 3, 1, pad, bias: bias, paddingMode: mode, device: dev, seed: 4);
+            if (dev is CpuDevice)
+            {
+                conv.WinogradKernel = results.Count < 2;   // two runs through the kernel (2 and 1 threads), then without it
+                conv.ForceWinograd = force;
+            }
+            var y = conv.Forward(Tensor.FromArray(dev, xData, n, cin, h, w));
+            var dY = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(22), y.Length), y.Shape);
+            var dX = conv.Backward(dY);
+            results.Add((y.ToArray(), dX.ToArray(), conv.Weight.Grad.ToArray(), conv.Bias?.Grad.ToArray() ?? []));
+        }
+        Assert.That(results[1].Y, Is.EqualTo(results[0].Y), "y does not depend on the thread count");
+        Assert.That(results[1].DX, Is.EqualTo(results[0].DX), "dX does not depend on the thread count");
+        // The kernel's sums differ from the direct ones in rounding only.
+        Assert.That(results[0].Y, Is.Not.EqualTo(results[2].Y), "the Winograd run really took another path than the direct one");
+        for (int i = 0; i < 3; i += 2)
+        {
+            string which = i == 0 ? "winograd" : "without";
+            TestUtil.AssertClose(results[i].Y, results[3].Y, 1e-4, 2e-5, $"y ({which})");
+            TestUtil.AssertClose(results[i].DX, results[3].DX, 1e-4, 2e-5, $"dX ({which})");
+            TestUtil.AssertClose(results[i].DW, results[3].DW, 1e-4, 1e-4, $"dW ({which})");
+            TestUtil.AssertClose(results[i].DB, results[3].DB, 1e-4, 1e-4, $"dB ({which})");
+        }
+    }
+
+    [Test]
+    public void GradientsThroughTheKernelMatchFiniteDifferences()
+    {
+        RequireKernel();
+        var conv = new Conv2d(3, 4, 3, 1, 1, seed: 11) { ForceWinograd = true };
+        var rng = new Random(13);
+        var x = TestUtil.RandomTensor(rng, 2, 3, 6, 5);
+        var upstream = TestUtil.RandomTensor(rng, conv.OutputShape(x.Shape));
+        var report = GradCheck.Check(conv, x, upstream);
+        Assert.That(report["input"].Checked, Is.EqualTo(x.Length), "every element of every batch item is checked");
+        Assert.That(report.MaxRelativeError, Is.LessThan(1e-2), report.ToString());
+    }
+
+    [Test]
+    public void ChosenWhereItMeasuredFaster()
+    {
+        ConvGeometry Same(int c, int hw) => new(c, hw, hw, 3, 3, 1, 1, 1, 1, 1, 1);
+        Assert.That(Winograd.Pays(Same(64, 56), 8, 64), Is.True, "resnet_l1");
+        Assert.That(Winograd.Pays(Same(256, 14), 8, 256), Is.True, "resnet_l3: 392 tiles");
+        Assert.That(Winograd.Pays(Same(512, 7), 8, 512), Is.False, "resnet_l4: 128 tiles do not pay for U");
+        Assert.That(Winograd.Pays(Same(512, 7), 16, 512), Is.True, "resnet_l4 at batch 16: 256 tiles");
+        Assert.That(Winograd.Pays(Same(16, 28), 64, 16), Is.False, "16 channels");
+        Assert.That(Winograd.Applies(new ConvGeometry(64, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1)), Is.False, "stride 2");
+        Assert.That(Winograd.Applies(new ConvGeometry(64, 56, 56, 5, 5, 1, 1, 2, 2, 1, 1)), Is.False, "5x5");
+        Assert.That(Winograd.Applies(new ConvGeometry(64, 56, 56, 3, 3, 1, 1, 2, 2, 2, 2)), Is.False, "dilation 2");
+    }
+
+    [Test]
+    public void BadArgumentsAreRefusedWithTheirNames()
+    {
+        RequireKernel();
+        var dev = new CpuDevice(1);
+        var w = new Tensor(dev, 4 * 3 * 9);
+        var x = new Tensor(dev, 2 * 3 * 6 * 6);
+        var y = new Tensor(dev, 2 * 4 * 6 * 6);
+        var g = new ConvGeometry(3, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1);
+        var five = new ConvGeometry(3, 6, 6, 5, 5, 1, 1, 2, 2, 1, 1);
+        Assert.That(() => dev.ConvWinograd(w, 27, 9, false, 4, x, 0, 2, five, y),
+                    Throws.ArgumentException.With.Property("ParamName").EqualTo("g").And.Message.Contains("3x3"));
+        Assert.That(() => dev.ConvWinograd(w, 27, 9, false, 4, x, 1, 2, g, y),
+                    Throws.ArgumentException.With.Property("ParamName").EqualTo("x"));
+        Assert.That(() => dev.ConvWinograd(w, 27, 9, false, 5, x, 0, 2, g, y),
+                    Throws.ArgumentException.With.Property("ParamName").EqualTo("y"));
+        Assert.That(() => dev.ConvWinograd(w, 28, 9, false, 4, x, 0, 2, g, new Tensor(dev, 2 * 4 * 36)),
+                    Throws.ArgumentException.With.Property("ParamName").EqualTo("w"));
+        Assert.That(() => NaiveWinograd.Conv2d(new float[10], 2, g, new float[108], 27, 9, false, 4, new float[288]),
+                    Throws.ArgumentException.With.Property("ParamName").EqualTo("x"));
+    }
+}

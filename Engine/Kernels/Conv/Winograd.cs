@@ -1,0 +1,384 @@
+// Winograd F(2x2, 3x3) convolution on AVX-512: stride 1, dilation 1, 3x3 kernel, any zero padding, one group.
+//
+// Cut the output (Co, OH, OW) of each image into 2x2 tiles: tH = ⌈OH/2⌉ x tW = ⌈OW/2⌉ tiles per image, T = N·tH·tW in all.
+// Tile (n, i, j) reads the 4x4 input patch d whose corner is (2i − pH, 2j − pW) (zeros outside the image). Then
+//     Y_tile[co] = Aᵀ [ Σ_ci U[co][ci] ⊙ V[ci] ] A        (2x2; ⊙: elementwise over the 4x4 "frequencies" ξ)
+//     U[co][ci] = G g[co][ci] Gᵀ   (the 3x3 filter, as 4x4)     V[ci] = Bᵀ d[ci] B   (the tile's patch of channel ci, as 4x4)
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]   Aᵀ = [1 1 1 0; 0 1 −1 −1]
+// so for each of the 16 ξ the sum over ci is a matrix product M_ξ (Co x T) = U_ξ (Co x Ci) · V_ξ (Ci x T): 16 GEMMs
+// of depth Ci cost 16·Co·Ci·T multiply-adds against 36·Co·Ci·T for the 3x3 direct convolution (2.25x fewer; fewer
+// still in effect where OH or OW is odd and the last tiles are cut). The transforms cost O(Ci·T) and O(Co·T) adds.
+// Rounding: the transforms use only ±1 and ½, so the error stays within a small multiple of the direct sum's
+// (measured against the double-precision loop nest in WinogradTests).
+//
+// Work items: blocks of consecutive tiles (NB of them, across tile rows and images) x a range of output channels. An item
+//   1. transforms its tiles' patches into V[ξ][panel][ci][32] (its own buffer; 32 tiles per panel: the GEMM's B panels)
+//   2. per block of up to 64 output channels: for each ξ, the micro-kernel (Kernels/Gemm, 8 x 32) multiplies the A panels
+//      of U_ξ by its V_ξ panels into M[ξ][co][tiles]; then the output transform writes the 2x2 tiles into y (NCHW).
+// U[co/8][ξ][ci][8] (A panels, zero rows past Co) is computed once per call, shared by the items. V and M stay in the
+// item's core (L2): on this VM data written by one core and read by the other costs more than the arithmetic it saves.
+// The result does not depend on the thread count: each output is one item's fixed-order sum.
+// Used by Conv2d's CPU forward and stride-1 dX (flipTaps: U from the flipped, transposed filter); the naive twin is
+// NaiveWinograd (Reference/), the oracle is NaiveConv.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using ConvEngine.Kernels.Gemm;
+
+namespace ConvEngine.Kernels.Conv;
+
+internal static class Winograd
+{
+    /// <summary>Tiles per B panel (the micro-kernel's NR).</summary>
+    public const int Lanes = 32;
+    /// <summary>Output channels per A panel (the micro-kernel's MR).</summary>
+    public const int MR = 8;
+    /// <summary>Output channels whose 16 products M_ξ are computed before the output transform reads them (≤ 64·16·NB floats).</summary>
+    public const int KB = 64;
+
+    /// <summary>Whether the processor runs the kernel (AVX-512F).</summary>
+    public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Avx512Kernel.IsSupported;
+
+    /// <summary>
+    /// Whether the kernel beats the direct kernel and the implicit GEMM (2 threads, Zen 5, scratch harness, forward): at least
+    /// 32 input and output channels (16 → 16 at 28x28 was level) and at least 256 tiles, over which U, 16/9 the size of the
+    /// weights and written every call, is spread (resnet_l4, 8 x 512 x 7x7, 128 tiles: 6.1 ms against 5.9 through the GEMM;
+    /// resnet_l3, 392 tiles: 3.4–3.7 against 5.7–6.3; resnet_l1 3.2 against 5.3; vgg_l1 10.9 against 19.4).
+    /// </summary>
+    public static bool Pays(in ConvGeometry g, int images, int outChannels) =>
+        g.Channels >= 32 && outChannels >= 32 && (long)images * ((g.OutH + 1) / 2) * ((g.OutW + 1) / 2) >= 256;
+
+    /// <summary>Whether <paramref name="g"/> is a convolution this kernel computes: 3x3, stride 1, dilation 1, a non-empty output.</summary>
+    public static bool Applies(in ConvGeometry g) =>
+        IsSupported && g.KernelH == 3 && g.KernelW == 3 && g.StrideH == 1 && g.StrideW == 1 && g.DilationH == 1 && g.DilationW == 1
+        && g.OutH > 0 && g.OutW > 0 && g.Channels > 0;
+
+    [ThreadStatic] private static float[]? t_u, t_v, t_m, t_rows;
+
+    /// <summary>
+    /// y[firstImage + i] (outChannels, OH, OW) = w ⊛ x[firstImage + i] for i in [0, images), overwriting y (no bias).
+    /// w holds the filter of output o and input c at o·strideO + c·strideI (9 taps, row-major; reversed when
+    /// <paramref name="flipTaps"/>): (Ci·9, 9) for a forward weight [Co, Ci, 3, 3], (9, Co·9) with flipTaps for the dX
+    /// convolution's W' read straight from W [Ci', Co', 3, 3]. x and y are NCHW arrays of whole batches.
+    /// </summary>
+    public static unsafe void Forward(CpuDevice device, float[] w, int strideO, int strideI, bool flipTaps, int outChannels,
+                                      float[] x, int firstImage, int images, in ConvGeometry g, float[] y)
+    {
+        int ci = g.Channels, oh = g.OutH, ow = g.OutW, th = (oh + 1) / 2, tw = (ow + 1) / 2;
+        long tiles = (long)images * th * tw;
+        if (tiles == 0 || outChannels == 0) return;
+        int mPanels = (outChannels + MR - 1) / MR;
+        var u = Scratch.Get(ref t_u, checked((int)(16 * mPanels * XiStride(ci * MR))));
+        var plan = Plan.For(device.Threads, tiles, ci, outChannels);
+        fixed (float* w0 = w, u0 = u, x0 = x, y0 = y)
+        {
+            var wt = new WeightBody(w0, strideO, strideI, flipTaps, outChannels, ci, u0);
+            if ((long)mPanels * ci >= 1024 && device.Threads > 1) device.ParallelFor(mPanels, wt);
+            else for (int i = 0; i < mPanels; i++) wt.Invoke(i);
+            var body = new TileBody(g, u0, x0 + (long)firstImage * ci * g.Height * g.Width, y0 + (long)firstImage * outChannels * oh * ow,
+                                    outChannels, tiles, plan);
+            if (plan.Items > 1) device.ParallelFor(plan.Items, body);
+            else body.Invoke(0);
+        }
+    }
+
+    /// <summary>
+    /// How the tiles are cut: blocks of Nb tiles (a multiple of 32, V of a block ≤ about 512 KiB) x KSplit ranges of output
+    /// channels, enough items for every thread to get the same number of them where the blocks alone do not divide evenly.
+    /// </summary>
+    internal readonly record struct Plan(int Nb, int Blocks, int KSplit, int KPer)
+    {
+        public int Items => Blocks * KSplit;
+
+        public static Plan For(int threads, long tiles, int ci, int co)
+        {
+            long panels = (tiles + Lanes - 1) / Lanes;
+            int maxPanels = (int)Math.Clamp(512 * 1024 / (16L * ci * 4 * Lanes), 1, 4);
+            int blocksWanted = (int)Math.Max(1, (panels + maxPanels - 1) / maxPanels);
+            // At least one block per thread where there are panels enough.
+            blocksWanted = (int)Math.Min(panels, Math.Max(blocksWanted, threads));
+            int per = (int)((panels + blocksWanted - 1) / blocksWanted);
+            int blocks = (int)((panels + per - 1) / per);
+            int kSplit = 1;
+            // Few, uneven blocks (resnet_l3: 13 panels on 2 threads): split the output channels too.
+            if (threads > 1 && blocks % threads != 0 && blocks < 4 * threads && co >= 2 * KB) kSplit = 2;
+            int kPer = (co / kSplit + MR - 1) / MR * MR;
+            return new Plan(per * Lanes, blocks, kSplit, kPer);
+        }
+    }
+
+    // U for the A panel mp: U[mp][ξ][c][r] = (G g Gᵀ)[ξ] of output o = mp·8 + r (zeros past outChannels) and input c. The
+    // eight outputs of a panel go side by side in one Vector256: their taps 0..7 through an 8x8 register transpose, tap 8
+    // one by one, then the transform and 16 stores.
+    private readonly unsafe struct WeightBody(float* w, int strideO, int strideI, bool flip, int co, int ci, float* u)
+        : IParallelBody
+    {
+        public void Invoke(int mp)
+        {
+            int rows = Math.Min(MR, co - mp * MR);
+            float* t = stackalloc float[72];
+            long uPer = XiStride(ci * MR);
+            for (int c = 0; c < ci; c++)
+            {
+                float* src = w + (long)mp * MR * strideO + (long)c * strideI;
+                float* dst = u + (long)mp * 16 * uPer + c * MR;
+                BlockedGemm.Transpose8Rows(src, strideO, rows, t, MR);   // t[8·tap + r]
+                for (int r = 0; r < MR; r++) t[64 + r] = r < rows ? src[(long)r * strideO + 8] : 0f;
+                int t0 = flip ? 64 : 0, dt = flip ? -8 : 8;
+                var g00 = Vector256.Load(t + t0); var g01 = Vector256.Load(t + t0 + dt); var g02 = Vector256.Load(t + t0 + 2 * dt);
+                var g10 = Vector256.Load(t + t0 + 3 * dt); var g11 = Vector256.Load(t + t0 + 4 * dt); var g12 = Vector256.Load(t + t0 + 5 * dt);
+                var g20 = Vector256.Load(t + t0 + 6 * dt); var g21 = Vector256.Load(t + t0 + 7 * dt); var g22 = Vector256.Load(t + t0 + 8 * dt);
+                var half = Vector256.Create(0.5f);
+                // Gg (4x3): rows g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2 (gk: filter row k); then (Gg) Gᵀ row by row.
+                Row(g00, g01, g02, dst, uPer);
+                Row(half * (g00 + g10 + g20), half * (g01 + g11 + g21), half * (g02 + g12 + g22), dst + 4 * uPer, uPer);
+                Row(half * (g00 - g10 + g20), half * (g01 - g11 + g21), half * (g02 - g12 + g22), dst + 8 * uPer, uPer);
+                Row(g20, g21, g22, dst + 12 * uPer, uPer);
+            }
+        }
+
+        // One row (p, q, s) of Gg times Gᵀ: (p, ½(p + q + s), ½(p − q + s), s), for eight outputs.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Row(Vector256<float> p, Vector256<float> q, Vector256<float> s, float* dst, long stride)
+        {
+            var half = Vector256.Create(0.5f);
+            p.Store(dst);
+            (half * (p + q + s)).Store(dst + stride);
+            (half * (p - q + s)).Store(dst + 2 * stride);
+            s.Store(dst + 3 * stride);
+        }
+    }
+
+    /// <summary>(G g Gᵀ) of the 3x3 filter g (row-major), element ξ = 4·row + col written to dst[ξ·stride].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe void TransformFilter(float* g, float* dst, long stride)
+    {
+        // Gg (4x3): rows g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2 (gk: filter row k); then (Gg) Gᵀ row by row.
+        float g00 = g[0], g01 = g[1], g02 = g[2], g10 = g[3], g11 = g[4], g12 = g[5], g20 = g[6], g21 = g[7], g22 = g[8];
+        Row(g00, g01, g02, dst, stride);
+        Row(0.5f * (g00 + g10 + g20), 0.5f * (g01 + g11 + g21), 0.5f * (g02 + g12 + g22), dst + 4 * stride, stride);
+        Row(0.5f * (g00 - g10 + g20), 0.5f * (g01 - g11 + g21), 0.5f * (g02 - g12 + g22), dst + 8 * stride, stride);
+        Row(g20, g21, g22, dst + 12 * stride, stride);
+    }
+
+    // One row (p, q, s) of Gg times Gᵀ: (p, ½(p + q + s), ½(p − q + s), s).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Row(float p, float q, float s, float* dst, long stride)
+    {
+        dst[0] = p;
+        dst[stride] = 0.5f * (p + q + s);
+        dst[2 * stride] = 0.5f * (p - q + s);
+        dst[3 * stride] = s;
+    }
+
+    private readonly unsafe struct TileBody(ConvGeometry g, float* u, float* x, float* y, int co, long tiles, Plan plan) : IParallelBody
+    {
+        public void Invoke(int item)
+        {
+            int block = item / plan.KSplit, ks = item % plan.KSplit;
+            long t0 = (long)block * plan.Nb, t1 = Math.Min(tiles, t0 + plan.Nb);
+            int k0 = ks * plan.KPer, k1 = Math.Min(co, k0 + plan.KPer);
+            if (t0 >= t1 || k0 >= k1) return;
+            int nt = (int)(t1 - t0), panels = (nt + Lanes - 1) / Lanes, ci = g.Channels;
+            int ldm = panels * Lanes;
+            long vPer = XiStride(panels * ci * Lanes);
+            var v = Scratch.Get(ref t_v, checked((int)(16 * vPer)));
+            long mPer = XiStride(KB * ldm);
+            var m = Scratch.Get(ref t_m, checked((int)(16 * mPer + 16)));
+            int tw = (g.OutW + 1) / 2, bufW = RowWidth(tw);
+            var rows = Scratch.Get(ref t_rows, 4 * bufW);
+            fixed (float* v0 = v, m0 = m, rb = rows)
+            {
+                InputTransform(g, x, t0, t1, v0, vPer, rb, bufW);
+                for (int kb = k0; kb < k1; kb += KB)
+                {
+                    int kn = Math.Min(KB, k1 - kb);
+                    for (int xi = 0; xi < 16; xi++)
+                    {
+                        float* vXi = v0 + xi * vPer, mXi = m0 + xi * mPer;
+                        for (int r = 0; r < kn; r += MR)
+                        {
+                            float* a = u + ((long)(kb + r) / MR * 16 + xi) * XiStride(ci * MR);
+                            int mr = Math.Min(MR, kn - r);
+                            for (int p = 0; p < panels; p++)
+                                Avx512Kernel.Run(ci, a, vXi + (long)p * ci * Lanes, Lanes, mXi + r * ldm + p * Lanes, ldm, 1f, 0f, mr, Lanes);
+                        }
+                    }
+                    OutputTransform(g, m0, ldm, mPer, kb, kn, co, t0, t1, y);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The distance between the 16 ξ slices of U, V and M: their size plus 32 floats. Slices a multiple of 4 KiB apart
+    /// would put the 16 streams a transform reads or writes into the same L1 set (12 ways); skewed by 128 B they spread.
+    /// </summary>
+    private static long XiStride(long floats) => floats + 32;
+
+    /// <summary>Width of one padded input row buffer: the 2·tW + 2 columns of a tile row, rounded up so 16-tile groups read whole vectors.</summary>
+    private static int RowWidth(int tw) => 2 * tw + 48;
+
+    private static readonly Vector512<int> Evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<int> Odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    private static readonly Vector512<int> InterLo = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    private static readonly Vector512<int> InterHi = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    private static readonly Vector512<int> LaneIndex = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StoreFirst(Vector512<float> v, float* p, int count)
+    {
+        if (count >= 16) v.Store(p);
+        else if (count > 0) Avx512F.MaskStore(p, Vector512.LessThan(LaneIndex, Vector512.Create(count)).AsSingle(), v);
+    }
+
+    // V[ξ][p][c][lane] for the tiles [t0, t1): tile t0 + 32·p + lane. Each tile row segment of each channel: the four input
+    // rows it reads, zero padded, into rb; then 16 tiles at a time: columns 2j..2j+3 of each row by even/odd permutes.
+    private static unsafe void InputTransform(in ConvGeometry g, float* x, long t0, long t1, float* v, long vPer, float* rb, int bufW)
+    {
+        int c = g.Channels, h = g.Height, w = g.Width, ph = g.PadH, pw = g.PadW;
+        int th = (g.OutH + 1) / 2, tw = (g.OutW + 1) / 2, perImage = th * tw;
+        long plane = (long)h * w;
+        for (long t = t0; t < t1;)
+        {
+            int n = (int)(t / perImage), rem = (int)(t % perImage), i = rem / tw, j0 = rem % tw;
+            int j1 = (int)Math.Min(tw, j0 + (t1 - t));
+            int local = (int)(t - t0);
+            // Columns of the row buffer: u ↔ input column u − pW (zero outside [0, W)); the segment needs u in [2·j0, 2·j1 + 2).
+            int uLo = 2 * j0, uHi = 2 * (j0 + (j1 - j0 - 1) / 16 * 16) + 34;
+            for (int ch = 0; ch < c; ch++)
+            {
+                float* xc = x + ((long)n * c + ch) * plane;
+                for (int r = 0; r < 4; r++)
+                {
+                    int ih = 2 * i - ph + r;
+                    float* row = rb + r * bufW;
+                    if ((uint)ih >= (uint)h) { new Span<float>(row + uLo, uHi - uLo).Clear(); continue; }
+                    // Valid input columns: u − pW in [0, W) ∩ [uLo, uHi).
+                    int a = Math.Max(uLo, pw), b = Math.Min(uHi, w + pw);
+                    if (a >= b) { new Span<float>(row + uLo, uHi - uLo).Clear(); continue; }
+                    if (a > uLo) new Span<float>(row + uLo, a - uLo).Clear();
+                    new ReadOnlySpan<float>(xc + (long)ih * w + (a - pw), b - a).CopyTo(new Span<float>(row + a, b - a));
+                    if (b < uHi) new Span<float>(row + b, uHi - b).Clear();
+                }
+                for (int j = j0; j < j1; j += 16)
+                {
+                    int u0 = 2 * j;
+                    TransformPatch16(rb + u0, bufW, out var r0, out var r1, out var r2, out var r3, out var r4, out var r5, out var r6, out var r7,
+                                     out var r8, out var r9, out var r10, out var r11, out var r12, out var r13, out var r14, out var r15);
+                    int l = local + (j - j0), count = Math.Min(16, j1 - j);
+                    // Lanes l .. l + count − 1, possibly across two panels.
+                    int p = l / Lanes, lane = l % Lanes, first = Math.Min(count, Lanes - lane);
+                    float* d = v + ((long)p * c + ch) * Lanes + lane;
+                    Store16(d, vPer, first, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15);
+                    if (first < count)
+                    {
+                        float* d2 = v + ((long)(p + 1) * c + ch) * Lanes;
+                        // Shift the lanes down by `first` so lane `first` lands at lane 0 of the next panel.
+                        var shift = LaneIndex + Vector512.Create(first);
+                        Store16(d2, vPer, count - first,
+                                Sh(r0, shift), Sh(r1, shift), Sh(r2, shift), Sh(r3, shift), Sh(r4, shift), Sh(r5, shift), Sh(r6, shift), Sh(r7, shift),
+                                Sh(r8, shift), Sh(r9, shift), Sh(r10, shift), Sh(r11, shift), Sh(r12, shift), Sh(r13, shift), Sh(r14, shift), Sh(r15, shift));
+                    }
+                }
+            }
+            t += j1 - j0;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Sh(Vector512<float> v, Vector512<int> idx) => Avx512F.PermuteVar16x32x2(v, idx, v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store16(float* d, long stride, int count,
+        Vector512<float> r0, Vector512<float> r1, Vector512<float> r2, Vector512<float> r3, Vector512<float> r4, Vector512<float> r5,
+        Vector512<float> r6, Vector512<float> r7, Vector512<float> r8, Vector512<float> r9, Vector512<float> r10, Vector512<float> r11,
+        Vector512<float> r12, Vector512<float> r13, Vector512<float> r14, Vector512<float> r15)
+    {
+        StoreFirst(r0, d, count); StoreFirst(r1, d + stride, count); StoreFirst(r2, d + 2 * stride, count); StoreFirst(r3, d + 3 * stride, count);
+        StoreFirst(r4, d + 4 * stride, count); StoreFirst(r5, d + 5 * stride, count); StoreFirst(r6, d + 6 * stride, count); StoreFirst(r7, d + 7 * stride, count);
+        StoreFirst(r8, d + 8 * stride, count); StoreFirst(r9, d + 9 * stride, count); StoreFirst(r10, d + 10 * stride, count); StoreFirst(r11, d + 11 * stride, count);
+        StoreFirst(r12, d + 12 * stride, count); StoreFirst(r13, d + 13 * stride, count); StoreFirst(r14, d + 14 * stride, count); StoreFirst(r15, d + 15 * stride, count);
+    }
+
+    // Bᵀ d B for 16 tiles side by side: row r of the patches is columns u0 + 2·lane + (0..3) of buffer row r.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void TransformPatch16(float* rb, int bufW,
+        out Vector512<float> v0, out Vector512<float> v1, out Vector512<float> v2, out Vector512<float> v3,
+        out Vector512<float> v4, out Vector512<float> v5, out Vector512<float> v6, out Vector512<float> v7,
+        out Vector512<float> v8, out Vector512<float> v9, out Vector512<float> v10, out Vector512<float> v11,
+        out Vector512<float> v12, out Vector512<float> v13, out Vector512<float> v14, out Vector512<float> v15)
+    {
+        // d B per row: (d0 − d2, d1 + d2, d2 − d1, d1 − d3).
+        RowB(rb, out var a0, out var a1, out var a2, out var a3);
+        RowB(rb + bufW, out var b0, out var b1, out var b2, out var b3);
+        RowB(rb + 2 * bufW, out var c0, out var c1, out var c2, out var c3);
+        RowB(rb + 3 * bufW, out var d0, out var d1, out var d2, out var d3);
+        // Bᵀ over the rows: (R0 − R2, R1 + R2, R2 − R1, R1 − R3).
+        v0 = a0 - c0; v1 = a1 - c1; v2 = a2 - c2; v3 = a3 - c3;
+        v4 = b0 + c0; v5 = b1 + c1; v6 = b2 + c2; v7 = b3 + c3;
+        v8 = c0 - b0; v9 = c1 - b1; v10 = c2 - b2; v11 = c3 - b3;
+        v12 = b0 - d0; v13 = b1 - d1; v14 = b2 - d2; v15 = b3 - d3;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void RowB(float* row, out Vector512<float> o0, out Vector512<float> o1, out Vector512<float> o2, out Vector512<float> o3)
+    {
+        var lo = Vector512.Load(row);
+        var hi = Vector512.Load(row + 16);
+        var lo2 = Vector512.Load(row + 2);
+        var hi2 = Vector512.Load(row + 18);
+        var d0 = Avx512F.PermuteVar16x32x2(lo, Evens, hi);
+        var d1 = Avx512F.PermuteVar16x32x2(lo, Odds, hi);
+        var d2 = Avx512F.PermuteVar16x32x2(lo2, Evens, hi2);
+        var d3 = Avx512F.PermuteVar16x32x2(lo2, Odds, hi2);
+        o0 = d0 - d2; o1 = d1 + d2; o2 = d2 - d1; o3 = d1 - d3;
+    }
+
+    // y for output channels [kb, kb + kn) of the tiles [t0, t1): Aᵀ M A per tile, M[ξ][co − kb][tile − t0] with row stride ldm.
+    private static unsafe void OutputTransform(in ConvGeometry g, float* m, int ldm, long xiStride, int kb, int kn, int co, long t0, long t1, float* y)
+    {
+        int oh = g.OutH, ow = g.OutW, th = (oh + 1) / 2, tw = (ow + 1) / 2, perImage = th * tw;
+        long plane = (long)oh * ow;
+        for (long t = t0; t < t1;)
+        {
+            int n = (int)(t / perImage), rem = (int)(t % perImage), i = rem / tw, j0 = rem % tw;
+            int j1 = (int)Math.Min(tw, j0 + (t1 - t));
+            int local = (int)(t - t0);
+            bool secondRow = 2 * i + 1 < oh;
+            for (int k = 0; k < kn; k++)
+            {
+                float* yr = y + ((long)n * co + kb + k) * plane + (long)(2 * i) * ow;
+                float* mk = m + (long)k * ldm + local;
+                for (int j = j0; j < j1; j += 16)
+                {
+                    float* s = mk + (j - j0);
+                    // Aᵀ over each row of 4 (ξ = 4·row + col): (m0 + m1 + m2, m1 − m2 − m3).
+                    var x0 = Vector512.Load(s); var x1 = Vector512.Load(s + xiStride); var x2 = Vector512.Load(s + 2 * xiStride); var x3 = Vector512.Load(s + 3 * xiStride);
+                    var p0 = x0 + x1 + x2; var q0 = x1 - x2 - x3;
+                    x0 = Vector512.Load(s + 4 * xiStride); x1 = Vector512.Load(s + 5 * xiStride); x2 = Vector512.Load(s + 6 * xiStride); x3 = Vector512.Load(s + 7 * xiStride);
+                    var p1 = x0 + x1 + x2; var q1 = x1 - x2 - x3;
+                    x0 = Vector512.Load(s + 8 * xiStride); x1 = Vector512.Load(s + 9 * xiStride); x2 = Vector512.Load(s + 10 * xiStride); x3 = Vector512.Load(s + 11 * xiStride);
+                    var p2 = x0 + x1 + x2; var q2 = x1 - x2 - x3;
+                    x0 = Vector512.Load(s + 12 * xiStride); x1 = Vector512.Load(s + 13 * xiStride); x2 = Vector512.Load(s + 14 * xiStride); x3 = Vector512.Load(s + 15 * xiStride);
+                    var p3 = x0 + x1 + x2; var q3 = x1 - x2 - x3;
+                    // and over the rows: top = R0 + R1 + R2, bottom = R1 − R2 − R3.
+                    var y00 = p0 + p1 + p2; var y01 = q0 + q1 + q2;
+                    var y10 = p1 - p2 - p3; var y11 = q1 - q2 - q3;
+                    int cols = Math.Min(2 * (j1 - j), ow - 2 * j);   // output columns of this group on the row
+                    float* d = yr + 2 * j;
+                    var lo = Avx512F.PermuteVar16x32x2(y00, InterLo, y01);
+                    var hi = Avx512F.PermuteVar16x32x2(y00, InterHi, y01);
+                    StoreFirst(lo, d, cols); StoreFirst(hi, d + 16, cols - 16);
+                    if (secondRow)
+                    {
+                        lo = Avx512F.PermuteVar16x32x2(y10, InterLo, y11);
+                        hi = Avx512F.PermuteVar16x32x2(y10, InterHi, y11);
+                        StoreFirst(lo, d + ow, cols); StoreFirst(hi, d + ow + 16, cols - 16);
+                    }
+                }
+            }
+            t += j1 - j0;
+        }
+    }
+}
