@@ -135,6 +135,70 @@ public class WinogradTests
             }
     }
 
+    // The weight gradient summed in double from its definition: dW[o][c][kh][kw] = Σ dY[n][o][i][j]·x[n][c][i + kh − p][j + kw − p];
+    // also returns Σ|terms| per weight for the tolerance.
+    private static (double[] Sum, double[] Abs) DirectWeightGrad(float[] x, float[] dy, int n, ConvGeometry g, int co)
+    {
+        int c = g.Channels, h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW, p = g.PadH;
+        var sum = new double[co * c * 9];
+        var abs = new double[co * c * 9];
+        for (int b = 0; b < n; b++)
+            for (int o = 0; o < co; o++)
+                for (int i = 0; i < oh; i++)
+                    for (int j = 0; j < ow; j++)
+                    {
+                        double gy = dy[((b * co + o) * oh + i) * ow + j];
+                        for (int ci = 0; ci < c; ci++)
+                            for (int kh = 0; kh < 3; kh++)
+                                for (int kw = 0; kw < 3; kw++)
+                                {
+                                    int ih = i + kh - p, iw = j + kw - p;
+                                    if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+                                    double term = gy * x[((b * c + ci) * h + ih) * w + iw];
+                                    sum[(o * c + ci) * 9 + kh * 3 + kw] += term;
+                                    abs[(o * c + ci) * 9 + kh * 3 + kw] += Math.Abs(term);
+                                }
+                    }
+        return (sum, abs);
+    }
+
+    [Test]
+    public void WeightGradientMatchesTheDirectSumInDouble([Values(1, 2)] int threads)
+    {
+        // Fast kernel (beta 0 and 0.5 over a filled dW, one image before the batch) and naive twin, against the definition.
+        // The shapes cover channels off the 8-row and 32-column panels, one to several 128-tile blocks per thread, cut tiles.
+        RequireKernel();
+        var dev = new CpuDevice(threads);
+        var rng = new Random(31 + threads);
+        foreach (var (n, c, h, w, co, p) in new[] { (2, 3, 5, 7, 5, 1), (3, 17, 9, 10, 13, 1), (1, 8, 30, 33, 70, 0), (5, 40, 7, 7, 20, 1),
+                                                    (2, 5, 4, 4, 9, 2), (4, 9, 23, 21, 40, 1) })
+        {
+            var g = new ConvGeometry(c, h, w, 3, 3, 1, 1, p, p, 1, 1);
+            var x = TestUtil.RandomArray(rng, n * c * h * w);
+            var dy = TestUtil.RandomArray(rng, n * co * g.OutH * g.OutW);
+            var (sum, abs) = DirectWeightGrad(x, dy, n, g, co);
+            var naive = new float[co * c * 9];
+            NaiveWinograd.WeightGrad(x, dy, n, g, co, naive);
+            var xs = new float[x.Length + c * h * w]; x.CopyTo(xs, c * h * w);
+            var dys = new float[dy.Length + co * g.OutH * g.OutW]; dy.CopyTo(dys, co * g.OutH * g.OutW);
+            var start = TestUtil.RandomArray(rng, co * c * 9 + 3);
+            foreach (float beta in new[] { 0f, 0.5f })
+            {
+                var dw = Tensor.FromArray(dev, start, start.Length);
+                dev.ConvWeightGradWinograd(Tensor.FromArray(dev, dys, dys.Length), co, Tensor.FromArray(dev, xs, xs.Length), 1, n, g, beta, dw, 3);
+                var got = dw.ToArray();
+                Assert.That(got.Take(3), Is.EqualTo(start.Take(3)), "values before the offset untouched");
+                for (int i = 0; i < sum.Length; i++)
+                {
+                    double tol = 1e-5 * abs[i] + 1e-6;
+                    Assert.That(got[3 + i] - beta * start[3 + i], Is.EqualTo(sum[i]).Within(tol + 1e-6 * Math.Abs(start[3 + i])),
+                                $"fast, beta {beta}: N{n} {c}x{h}x{w} -> {co} p{p}, weight {i}");
+                    if (beta == 0) Assert.That(naive[i], Is.EqualTo(sum[i]).Within(tol), $"naive: N{n} {c}x{h}x{w} -> {co} p{p}, weight {i}");
+                }
+            }
+        }
+    }
+
     public static IEnumerable<TestCaseData> Conv2dConfigs()
     {
         // Forced onto the kernel (small shapes); then a shape where Conv2d picks it by itself.

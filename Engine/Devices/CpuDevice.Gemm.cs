@@ -110,6 +110,25 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
+    /// Winograd F(2x2, 3x3) weight gradient (Kernels/Conv/Winograd.cs): dW (outChannels, C·9) at <paramref name="dwOffset"/> =
+    /// beta·dW + Σ over the images of the gradient of the 3x3 stride-1 convolution of x with output gradient dY (NCHW
+    /// batches). Requires <c>Winograd.Applies(g)</c>.
+    /// </summary>
+    internal void ConvWeightGradWinograd(Tensor dY, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, float beta,
+                                         Tensor dW, int dwOffset)
+    {
+        if (!Kernels.Conv.Winograd.Applies(g))
+            throw new ArgumentException($"The Winograd convolution needs AVX-512, a 3x3 kernel, stride 1, dilation 1 and a non-empty output; got {g}.", nameof(g));
+        ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
+        CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
+        NeedLength(dY, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, nameof(dY));
+        if (dwOffset < 0 || dW.Length < dwOffset + (long)outChannels * g.ColRows)
+            throw new ArgumentException($"dW {dW.ShapeString} at offset {dwOffset} cannot hold {outChannels}x{g.ColRows} values.", nameof(dW));
+        if (outChannels == 0) return;
+        Kernels.Conv.Winograd.WeightGrad(this, A(dY), outChannels, A(x), firstImage, images, g, beta, A(dW), dwOffset);
+    }
+
+    /// <summary>
     /// Checks a direct-convolution call: the kernel applies to <paramref name="g"/>, x holds the images, and the NCHW batch
     /// <paramref name="output"/> (y, or dY) holds their outChannels x OH x OW planes; returns C·H·W.
     /// </summary>

@@ -239,30 +239,33 @@ public sealed class Conv2d : Module
         var gT = implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, implicitCpu) : (ConvGeometry?)null;
         // Winograd: dX for the whole batch first (W read flipped and transposed: filter (ci, co) at co·Cin·9 + ci·9); the
         // chunks below then compute only dW.
-        bool winogradDx = false;
-        if (!direct && WinogradDxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is { } wcpu)
+        bool winograd = false;
+        if (!direct && UsesWinograd(g, n, OutChannels) is { } wcpu && WinogradDxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is not null)
         {
+            // Winograd where the forward and the dX convolution both take it: dX for the whole batch (W read flipped and
+            // transposed: filter (ci, co) at co·Cin·9 + ci·9), then dW += the Winograd weight gradient; no chunks.
             wcpu.ConvWinograd(Weight.Value, 9, InChannels * 9, true, InChannels, dY, 0, n, gw, dXp);
-            (gT, winogradDx) = (null, true);
+            wcpu.ConvWeightGradWinograd(dY, OutChannels, xp, 0, n, g, 1f, Weight.Grad, 0);
+            winograd = true;
         }
         // The direct kernel takes W' written out; the GEMM reads it flipped straight from W (BlockedGemm.GemmIm2Col).
-        Tensor? wT = gT is { } gtw && UsesDirectKernel(implicitCpu, gtw) ? FlippedWeight() : null;
-        if (!direct && gT is null && !winogradDx) Device.Fill(dXp, 0f); // col2im accumulates; the other paths overwrite dX
-        int chunks = n == 0 ? 0 : (n + nb - 1) / nb;
+        Tensor? wT = !winograd && gT is { } gtw && UsesDirectKernel(implicitCpu, gtw) ? FlippedWeight() : null;
+        if (!direct && gT is null && !winograd) Device.Fill(dXp, 0f); // col2im accumulates; the other paths overwrite dX
+        int chunks = n == 0 || winograd ? 0 : (n + nb - 1) / nb;
         if (ImageParallel(chunks, g) is { } cpu)
         {
             // Chunks on different threads: each writes its own dW partial (beta 0), added to Weight.Grad in chunk order
             // afterwards, so the result does not depend on which thread ran which chunk.
             int wLen = Weight.Value.Length;
             var partials = Scratch(ref _dwPartials, chunks * wLen);
-            cpu.ParallelFor(chunks, new ChunkBody(this, new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, partials, winogradDx), forward: false));
+            cpu.ParallelFor(chunks, new ChunkBody(this, new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, partials), forward: false));
             var grad = Weight.Grad.AsSpan();
             var part = partials.AsSpan();
             for (int i = 0; i < chunks; i++) System.Numerics.Tensors.TensorPrimitives.Add(grad, part.Slice(i * wLen, wLen), grad);
         }
         else
         {
-            var plan = new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, SkipDx: winogradDx);
+            var plan = new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp);
             for (int i = 0; i < chunks; i++) BackwardChunk(plan, i);
         }
         if (Bias is not null) Device.ChannelDot(dY, null, n, OutChannels, cols, Bias.Grad, accumulate: true);
@@ -273,9 +276,9 @@ public sealed class Conv2d : Module
     // What the chunks of one Forward or Backward share. Forward: X = the (padded) input, Y = y. Backward: X = the (padded)
     // input, Y = dY, DX = dX (padded), GT the stride-1 dX convolution when it applies (WT: its W' written out, for the direct
     // kernel; the GEMM reads W flipped), DW the per-chunk dW partials of the image-parallel mode (null: accumulate straight
-    // into Weight.Grad), SkipDx: dX was already computed (by the Winograd kernel), the chunks compute dW only.
+    // into Weight.Grad).
     private readonly record struct Plan(Tensor X, Tensor Y, ConvGeometry G, ConvGeometry? GT, Tensor? WT, int N, int Nb, bool Direct,
-                                        CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null, bool SkipDx = false);
+                                        CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null);
 
     /// <summary>Runs chunk <c>item</c> of a Forward or Backward on a pool thread (image-parallel mode).</summary>
     private readonly struct ChunkBody(Conv2d conv, Plan plan, bool forward) : IParallelBody
@@ -403,10 +406,10 @@ public sealed class Conv2d : Module
         bool directDx = p.GT is { } gtx && UsesDirectKernel(p.ImplicitCpu, gtx);
         // The direct kernels read dY in NCHW; the GEMMs want dY of the chunk as (Cout, bn·cols): the NCHW slice itself for
         // one image, swapped for several. Scratch is fetched only for the paths that use it.
-        bool swapDy = bn > 1 && !(directDw && (directDx || p.SkipDx));
+        bool swapDy = bn > 1 && !(directDw && directDx);
         var ws = ConvWorkspace.For(Device);   // this thread's scratch
         var col = p.Direct || p.ImplicitCpu is not null ? null : ws.Col((long)g.ColRows * p.Nb * cols);
-        var dcol = p.Direct || p.GT is not null || p.SkipDx ? null : ws.DCol((long)g.ColRows * p.Nb * cols);
+        var dcol = p.Direct || p.GT is not null ? null : ws.DCol((long)g.ColRows * p.Nb * cols);
         var dyc = swapDy ? ws.Out((long)OutChannels * p.Nb * cols) : null;
         var dxc = p.GT is null || directDx || p.Nb == 1 ? null : ws.DCol((long)imageLen * p.Nb);
         var (dw, dwBase, dwBeta) = p.DW is { } part ? (part, i * Weight.Value.Length, 0f) : (Weight.Grad, 0, 1f);
@@ -443,7 +446,7 @@ public sealed class Conv2d : Module
                 p.ImplicitCpu!.GemmIm2Col(cinG, kT, Weight.Value, grp * coutG * kg, kg, dY, b0, bn, gt, grp * kT, 0f, c, cOff, ldx,
                                           flipTaps: KernelSize.H * KernelSize.W);
             }
-            else if (!p.SkipDx)
+            else
             {
                 // dcol_g = W_gᵀ · dY_g
                 Device.Gemm(true, false, kg, ld, coutG, 1f, Weight.Value, grp * coutG * kg, kg, a, yOff, ld,

@@ -149,6 +149,82 @@ public static class NaiveWinograd
                 }
     }
 
+    /// <summary>
+    /// The weight gradient of <see cref="Conv2d"/> (forward weight layout, no flip): dW (outChannels, C, 3, 3) =
+    /// Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G, the adjoint of Y = Aᵀ [U ⊙ V] A with respect to U = G g Gᵀ. dY is
+    /// (images, outChannels, OH, OW); outputs past OH or OW in a cut tile count as zero. Overwrites dW.
+    /// </summary>
+    public static void WeightGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> dY, int images, in ConvGeometry g, int outChannels, Span<float> dW)
+    {
+        if (g.KernelH != 3 || g.KernelW != 3 || g.StrideH != 1 || g.StrideW != 1 || g.DilationH != 1 || g.DilationW != 1)
+            throw new ArgumentException($"F(2x2, 3x3) needs a 3x3 kernel, stride 1 and dilation 1; got {g}.", nameof(g));
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
+        ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
+        int c = g.Channels, h = g.Height, wd = g.Width, oh = g.OutH, ow = g.OutW;
+        Need(x, (long)images * c * h * wd, nameof(x));
+        Need(dY, (long)images * outChannels * oh * ow, nameof(dY));
+        Need(dW, (long)outChannels * c * 9, nameof(dW));
+        var du = new float[(long)outChannels * c * 16];
+        var v = new float[c * 16];
+        Span<float> d = stackalloc float[16], dm = stackalloc float[16];
+        for (int n = 0; n < images; n++)
+            for (int i = 0; i < (oh + 1) / 2; i++)
+                for (int j = 0; j < (ow + 1) / 2; j++)
+                {
+                    for (int ci = 0; ci < c; ci++)
+                    {
+                        for (int r = 0; r < 4; r++)
+                            for (int s = 0; s < 4; s++)
+                            {
+                                int ih = 2 * i - g.PadH + r, iw = 2 * j - g.PadW + s;
+                                d[4 * r + s] = ih >= 0 && ih < h && iw >= 0 && iw < wd ? x[((n * c + ci) * h + ih) * wd + iw] : 0f;
+                            }
+                        TransformInput(d, v.AsSpan(ci * 16, 16));
+                    }
+                    for (int o = 0; o < outChannels; o++)
+                    {
+                        // dM = A dY Aᵀ with A = (Aᵀ)ᵀ = [1 0; 1 1; 1 −1; 0 −1].
+                        int at = ((n * outChannels + o) * oh + 2 * i) * ow + 2 * j;
+                        bool right = 2 * j + 1 < ow, below = 2 * i + 1 < oh;
+                        float y00 = dY[at], y01 = right ? dY[at + 1] : 0f;
+                        float y10 = below ? dY[at + ow] : 0f, y11 = below && right ? dY[at + ow + 1] : 0f;
+                        ReadOnlySpan<float> z = [y00, y00 + y01, y00 - y01, -y01];
+                        ReadOnlySpan<float> w = [y10, y10 + y11, y10 - y11, -y11];
+                        for (int s = 0; s < 4; s++)
+                        {
+                            dm[s] = z[s];
+                            dm[4 + s] = z[s] + w[s];
+                            dm[8 + s] = z[s] - w[s];
+                            dm[12 + s] = -w[s];
+                        }
+                        for (int ci = 0; ci < c; ci++)
+                            for (int xi = 0; xi < 16; xi++)
+                                du[(o * c + ci) * 16 + xi] = MathF.FusedMultiplyAdd(dm[xi], v[ci * 16 + xi], du[(o * c + ci) * 16 + xi]);
+                    }
+                }
+        // dW = Gᵀ dU G: rows (R0 + ½R1 + ½R2, ½R1 − ½R2, ½R1 + ½R2 + R3), then the same on each row's four values.
+        Span<float> t = stackalloc float[12];
+        for (int o = 0; o < outChannels; o++)
+            for (int ci = 0; ci < c; ci++)
+            {
+                var u = du.AsSpan((o * c + ci) * 16, 16);
+                for (int col = 0; col < 4; col++)
+                {
+                    t[col] = u[col] + 0.5f * u[4 + col] + 0.5f * u[8 + col];
+                    t[4 + col] = 0.5f * u[4 + col] - 0.5f * u[8 + col];
+                    t[8 + col] = 0.5f * u[4 + col] + 0.5f * u[8 + col] + u[12 + col];
+                }
+                var dst = dW.Slice((o * c + ci) * 9, 9);
+                for (int row = 0; row < 3; row++)
+                {
+                    float a = t[4 * row], b = t[4 * row + 1], cc = t[4 * row + 2], dd = t[4 * row + 3];
+                    dst[3 * row] = a + 0.5f * b + 0.5f * cc;
+                    dst[3 * row + 1] = 0.5f * b - 0.5f * cc;
+                    dst[3 * row + 2] = 0.5f * b + 0.5f * cc + dd;
+                }
+            }
+    }
+
     private static void Need(ReadOnlySpan<float> s, long length, string arg)
     {
         if (s.Length < length) throw new ArgumentException($"{arg} needs at least {length} elements but has {s.Length}.", arg);
