@@ -101,8 +101,7 @@ public static class NaiveWinograd
     public static void Conv2d(ReadOnlySpan<float> x, int images, in ConvGeometry g, ReadOnlySpan<float> w, int strideO, int strideI,
                               bool flipTaps, int outChannels, Span<float> y)
     {
-        if (g.KernelH != 3 || g.KernelW != 3 || g.StrideH != 1 || g.StrideW != 1 || g.DilationH != 1 || g.DilationW != 1)
-            throw new ArgumentException($"F(2x2, 3x3) needs a 3x3 kernel, stride 1 and dilation 1; got {g}.", nameof(g));
+        RequireF23(g);
         ArgumentOutOfRangeException.ThrowIfNegative(images);
         ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
         int c = g.Channels, h = g.Height, wd = g.Width, oh = g.OutH, ow = g.OutW;
@@ -120,21 +119,12 @@ public static class NaiveWinograd
                 TransformFilter(filter, u.AsSpan((o * c + ci) * 16, 16));
             }
         var v = new float[c * 16];
-        Span<float> d = stackalloc float[16], m = stackalloc float[16], tile = stackalloc float[4];
+        Span<float> m = stackalloc float[16], tile = stackalloc float[4];
         for (int n = 0; n < images; n++)
             for (int i = 0; i < (oh + 1) / 2; i++)
                 for (int j = 0; j < (ow + 1) / 2; j++)
                 {
-                    for (int ci = 0; ci < c; ci++)
-                    {
-                        for (int r = 0; r < 4; r++)
-                            for (int s = 0; s < 4; s++)
-                            {
-                                int ih = 2 * i - g.PadH + r, iw = 2 * j - g.PadW + s;
-                                d[4 * r + s] = ih >= 0 && ih < h && iw >= 0 && iw < wd ? x[((n * c + ci) * h + ih) * wd + iw] : 0f;
-                            }
-                        TransformInput(d, v.AsSpan(ci * 16, 16));
-                    }
+                    TransformTile(x, n, i, j, g, v);
                     for (int o = 0; o < outChannels; o++)
                     {
                         m.Clear();
@@ -156,8 +146,7 @@ public static class NaiveWinograd
     /// </summary>
     public static void WeightGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> dY, int images, in ConvGeometry g, int outChannels, Span<float> dW)
     {
-        if (g.KernelH != 3 || g.KernelW != 3 || g.StrideH != 1 || g.StrideW != 1 || g.DilationH != 1 || g.DilationW != 1)
-            throw new ArgumentException($"F(2x2, 3x3) needs a 3x3 kernel, stride 1 and dilation 1; got {g}.", nameof(g));
+        RequireF23(g);
         ArgumentOutOfRangeException.ThrowIfNegative(images);
         ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
         int c = g.Channels, h = g.Height, wd = g.Width, oh = g.OutH, ow = g.OutW;
@@ -166,21 +155,12 @@ public static class NaiveWinograd
         Need(dW, (long)outChannels * c * 9, nameof(dW));
         var du = new float[(long)outChannels * c * 16];
         var v = new float[c * 16];
-        Span<float> d = stackalloc float[16], dm = stackalloc float[16];
+        Span<float> dm = stackalloc float[16];
         for (int n = 0; n < images; n++)
             for (int i = 0; i < (oh + 1) / 2; i++)
                 for (int j = 0; j < (ow + 1) / 2; j++)
                 {
-                    for (int ci = 0; ci < c; ci++)
-                    {
-                        for (int r = 0; r < 4; r++)
-                            for (int s = 0; s < 4; s++)
-                            {
-                                int ih = 2 * i - g.PadH + r, iw = 2 * j - g.PadW + s;
-                                d[4 * r + s] = ih >= 0 && ih < h && iw >= 0 && iw < wd ? x[((n * c + ci) * h + ih) * wd + iw] : 0f;
-                            }
-                        TransformInput(d, v.AsSpan(ci * 16, 16));
-                    }
+                    TransformTile(x, n, i, j, g, v);
                     for (int o = 0; o < outChannels; o++)
                     {
                         // dM = A dY Aᵀ with A = (Aᵀ)ᵀ = [1 0; 1 1; 1 −1; 0 −1].
@@ -223,6 +203,29 @@ public static class NaiveWinograd
                     dst[3 * row + 2] = 0.5f * b + 0.5f * cc + dd;
                 }
             }
+    }
+
+    // V[ci] = Bᵀ d B for every input channel of tile (n, i, j): the 4x4 patch at (2i − pH, 2j − pW), zeros outside the image.
+    private static void TransformTile(ReadOnlySpan<float> x, int n, int i, int j, in ConvGeometry g, Span<float> v)
+    {
+        int c = g.Channels, h = g.Height, wd = g.Width;
+        Span<float> d = stackalloc float[16];
+        for (int ci = 0; ci < c; ci++)
+        {
+            for (int r = 0; r < 4; r++)
+                for (int s = 0; s < 4; s++)
+                {
+                    int ih = 2 * i - g.PadH + r, iw = 2 * j - g.PadW + s;
+                    d[4 * r + s] = ih >= 0 && ih < h && iw >= 0 && iw < wd ? x[((n * c + ci) * h + ih) * wd + iw] : 0f;
+                }
+            TransformInput(d, v.Slice(ci * 16, 16));
+        }
+    }
+
+    private static void RequireF23(in ConvGeometry g)
+    {
+        if (g.KernelH != 3 || g.KernelW != 3 || g.StrideH != 1 || g.StrideW != 1 || g.DilationH != 1 || g.DilationW != 1)
+            throw new ArgumentException($"F(2x2, 3x3) needs a 3x3 kernel, stride 1 and dilation 1; got {g}.", nameof(g));
     }
 
     private static void Need(ReadOnlySpan<float> s, long length, string arg)

@@ -18,8 +18,8 @@
 // U[co/8][ξ][ci][8] (A panels, zero rows past Co) is computed once per call, shared by the items. V and M stay in the
 // item's core (L2): on this VM data written by one core and read by the other costs more than the arithmetic it saves.
 // The result does not depend on the thread count: each output is one item's fixed-order sum.
-// Used by Conv2d's CPU forward and stride-1 dX (flipTaps: U from the flipped, transposed filter); the naive twin is
-// NaiveWinograd (Reference/), the oracle is NaiveConv.
+// Used by Conv2d's CPU forward, its dX (flipTaps: U from the flipped, transposed filter) and, through WeightGrad below, its
+// dW; the naive twin is NaiveWinograd (Reference/), the oracle the convolution summed in double (WinogradTests).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
