@@ -237,8 +237,6 @@ public sealed class Conv2d : Module
         // an implicit GEMM straight into dX; no dcol matrix and no col2im. Otherwise dcol = Wᵀ·dY and col2im.
         var implicitCpu = direct ? null : Device as CpuDevice;
         var gT = implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, implicitCpu) : (ConvGeometry?)null;
-        // Winograd: dX for the whole batch first (W read flipped and transposed: filter (ci, co) at co·Cin·9 + ci·9); the
-        // chunks below then compute only dW.
         bool winograd = false;
         if (!direct && UsesWinograd(g, n, OutChannels) is { } wcpu && WinogradDxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is not null)
         {
