@@ -98,9 +98,7 @@ public sealed partial class CpuDevice
     internal void ConvWinograd(Tensor w, int strideO, int strideI, bool flipTaps, int outChannels, Tensor x, int firstImage, int images,
                                in ConvGeometry g, Tensor y)
     {
-        if (!Kernels.Conv.Winograd.Applies(g))
-            throw new ArgumentException($"The Winograd convolution needs AVX-512, a 3x3 kernel, stride 1, dilation 1 and a non-empty output; got {g}.", nameof(g));
-        ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
+        CheckWinograd(g, outChannels);
         if (strideO < 0 || strideI < 0) throw new ArgumentException($"Filter strides must be non-negative but are {strideO} and {strideI}.", nameof(strideO));
         CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
         NeedLength(y, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, nameof(y));
@@ -117,15 +115,21 @@ public sealed partial class CpuDevice
     internal void ConvWeightGradWinograd(Tensor dY, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, float beta,
                                          Tensor dW, int dwOffset)
     {
-        if (!Kernels.Conv.Winograd.Applies(g))
-            throw new ArgumentException($"The Winograd convolution needs AVX-512, a 3x3 kernel, stride 1, dilation 1 and a non-empty output; got {g}.", nameof(g));
-        ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
+        CheckWinograd(g, outChannels);
         CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
         NeedLength(dY, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, nameof(dY));
         if (dwOffset < 0 || dW.Length < dwOffset + (long)outChannels * g.ColRows)
             throw new ArgumentException($"dW {dW.ShapeString} at offset {dwOffset} cannot hold {outChannels}x{g.ColRows} values.", nameof(dW));
         if (outChannels == 0) return;
         Kernels.Conv.Winograd.WeightGrad(this, A(dY), outChannels, A(x), firstImage, images, g, beta, A(dW), dwOffset);
+    }
+
+    /// <summary>Checks a Winograd call: the kernel applies to <paramref name="g"/> and the channel count is not negative.</summary>
+    private static void CheckWinograd(in ConvGeometry g, int outChannels)
+    {
+        if (!Kernels.Conv.Winograd.Applies(g))
+            throw new ArgumentException($"The Winograd convolution needs AVX-512, a 3x3 kernel, stride 1, dilation 1 and a non-empty output; got {g}.", nameof(g));
+        ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
     }
 
     /// <summary>

@@ -238,7 +238,7 @@ public sealed class Conv2d : Module
         var implicitCpu = direct ? null : Device as CpuDevice;
         var gT = implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, implicitCpu) : (ConvGeometry?)null;
         bool winograd = false;
-        if (!direct && UsesWinograd(g, n, OutChannels) is { } wcpu && WinogradDxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is not null)
+        if (!direct && UsesWinograd(g, n, OutChannels) is { } wcpu && DxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is not null)
         {
             // Winograd where the forward and the dX convolution both take it: dX for the whole batch (W read flipped and
             // transposed: filter (ci, co) at co·Cin·9 + ci·9), then dW += the Winograd weight gradient; no chunks.
@@ -346,15 +346,6 @@ public sealed class Conv2d : Module
 
     /// <summary>Tests: the Winograd kernel wherever it applies, also where it would not pay (small layers).</summary>
     internal bool ForceWinograd { get; set; }
-
-    // dX of a 3x3 stride-1 convolution as the convolution of dY (Cout channels, OH x OW) with the flipped, transposed filter
-    // and padding 2 − p, which gives back H x W; null where p > 2 or the geometry is not 3x3, stride 1, dilation 1.
-    private ConvGeometry? WinogradDxGeometry(in ConvGeometry g)
-    {
-        if (g.KernelH != 3 || g.KernelW != 3 || g.StrideH != 1 || g.StrideW != 1 || g.DilationH != 1 || g.DilationW != 1) return null;
-        if (g.PadH > 2 || g.PadW > 2) return null;
-        return new ConvGeometry(OutChannels, g.OutH, g.OutW, 3, 3, 1, 1, 2 - g.PadH, 2 - g.PadW, 1, 1);
-    }
 
     // Forward of chunk i: images b0 .. b0 + bn − 1.
     private void ForwardChunk(in Plan p, int i)
@@ -476,14 +467,18 @@ public sealed class Conv2d : Module
     // K − 1, dY feeds many zero products (LeNet's second convolution: 10x10 of 14x14 outputs' taps are real), which the
     // implicit GEMM would pay for in full, but the direct kernel still beats dcol = Wᵀ·dY plus col2im there (lenet_c2
     // backward, 2 threads: 0.57-0.58 ms -> 0.50 ms in alternating runs).
-    private ConvGeometry? TransposedGeometry(in ConvGeometry g, CpuDevice cpu)
+    private ConvGeometry? TransposedGeometry(in ConvGeometry g, CpuDevice cpu) =>
+        DxGeometry(g) is { } t && (t.PadH <= g.PadH && t.PadW <= g.PadW || UsesDirectKernel(cpu, t)) ? t : null;
+
+    // The geometry of dX as a convolution of dY, wherever it exists (stride 1, d·(K − 1) − p ≥ 0): the transposed geometry
+    // above without its choice of kernels. The Winograd backward takes it as is (3x3: padding 2 − p).
+    private ConvGeometry? DxGeometry(in ConvGeometry g)
     {
         if (g.StrideH != 1 || g.StrideW != 1) return null;
         int ph = g.DilationH * (g.KernelH - 1) - g.PadH, pw = g.DilationW * (g.KernelW - 1) - g.PadW;
         if (ph < 0 || pw < 0) return null;
         var t = new ConvGeometry(OutChannels, g.OutH, g.OutW, g.KernelH, g.KernelW, 1, 1, ph, pw, g.DilationH, g.DilationW);
-        if (t.OutH != g.Height || t.OutW != g.Width) return null;
-        return ph <= g.PadH && pw <= g.PadW || UsesDirectKernel(cpu, t) ? t : null;
+        return t.OutH == g.Height && t.OutW == g.Width ? t : null;
     }
 
     // W' for the stride-1 dX convolution by the direct kernel, per group: W'[g][ci][co][kh][kw] = W[g·Cout/G + co][ci][KH−1−kh][KW−1−kw],
