@@ -50,15 +50,17 @@ public sealed partial class CpuDevice
 
     /// <summary>
     /// Direct convolution (Kernels/Conv/DirectConv.cs): y[firstImage + i] = w ⊛ x[firstImage + i] for the
-    /// <paramref name="images"/> images, overwriting y (NCHW, <paramref name="outChannels"/> channels). w is
-    /// (outChannels, C·KH·KW) row-major. Requires <c>DirectConv.Applies(g)</c>.
+    /// <paramref name="images"/> images, overwriting y (NCHW, <paramref name="outChannels"/> channels), plus
+    /// <paramref name="bias"/> (one per output channel) where given. w is (outChannels, C·KH·KW) row-major. Requires
+    /// <c>DirectConv.Applies(g)</c>.
     /// </summary>
-    internal void ConvDirect(Tensor w, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, Tensor y)
+    internal void ConvDirect(Tensor w, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, Tensor y, Tensor? bias = null)
     {
         int per = CheckDirect(x, firstImage, images, g, outChannels, y, nameof(y));
         NeedElements(w, (long)outChannels * g.ColRows, nameof(w));
+        if (bias is not null) NeedElements(bias, outChannels, nameof(bias));
         if (images == 0 || per == 0) return;
-        Kernels.Conv.DirectConv.Forward(this, A(w), outChannels, A(x), firstImage, images, g, A(y));
+        Kernels.Conv.DirectConv.Forward(this, A(w), outChannels, A(x), firstImage, images, g, A(y), bias is null ? null : A(bias));
     }
 
     /// <summary>
@@ -91,20 +93,22 @@ public sealed partial class CpuDevice
 
     /// <summary>
     /// Winograd F(2x2, 3x3) convolution (Kernels/Conv/Winograd.cs): y[firstImage + i] = w ⊛ x[firstImage + i] for the
-    /// <paramref name="images"/> images, overwriting y (NCHW, <paramref name="outChannels"/> channels), no bias. The 3x3 filter
+    /// <paramref name="images"/> images, overwriting y (NCHW, <paramref name="outChannels"/> channels), plus
+    /// <paramref name="bias"/> (one per output channel) where given. The 3x3 filter
     /// of output o and input c is the 9 floats at o·<paramref name="strideO"/> + c·<paramref name="strideI"/> of w, taps
     /// reversed when <paramref name="flipTaps"/> (the dX convolution reading W straight). Requires <c>Winograd.Applies(g)</c>.
     /// </summary>
     internal void ConvWinograd(Tensor w, int strideO, int strideI, bool flipTaps, int outChannels, Tensor x, int firstImage, int images,
-                               in ConvGeometry g, Tensor y)
+                               in ConvGeometry g, Tensor y, Tensor? bias = null)
     {
         CheckWinograd(g, outChannels);
+        if (bias is not null) NeedElements(bias, outChannels, nameof(bias));
         if (strideO < 0 || strideI < 0) throw new ArgumentException($"Filter strides must be non-negative but are {strideO} and {strideI}.", nameof(strideO));
         CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
         NeedLength(y, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, nameof(y));
         if (outChannels > 0) NeedLength(w, (long)(outChannels - 1) * strideO + (long)(g.Channels - 1) * strideI + 9, nameof(w));
         if (images == 0 || outChannels == 0) return;
-        Kernels.Conv.Winograd.Forward(this, A(w), strideO, strideI, flipTaps, outChannels, A(x), firstImage, images, g, A(y));
+        Kernels.Conv.Winograd.Forward(this, A(w), strideO, strideI, flipTaps, outChannels, A(x), firstImage, images, g, A(y), bias is null ? null : A(bias));
     }
 
     /// <summary>

@@ -196,19 +196,25 @@ public sealed class Conv2d : Module
         var g = new ConvGeometry(InChannels, xp.Dim(2), xp.Dim(3), KernelSize.H, KernelSize.W, Stride.H, Stride.W, padH, padW, Dilation.H, Dilation.W);
         int cols = g.ColCols;
         var y = ReusableBuffer(0, Device, [n, OutChannels, g.OutH, g.OutW], x);
+        // The Winograd and direct kernels add the bias as they store y; the GEMM paths leave it to a pass of its own.
+        bool biasFused;
         if (UsesWinograd(g, n, OutChannels) is { } wcpu)
-            wcpu.ConvWinograd(Weight.Value, InChannels * 9, 9, false, OutChannels, xp, 0, n, g, y);   // the whole batch at once
+        {
+            wcpu.ConvWinograd(Weight.Value, InChannels * 9, 9, false, OutChannels, xp, 0, n, g, y, Bias?.Value);   // the whole batch at once
+            biasFused = true;
+        }
         else
         {
             int nb = ImagesPerChunk(n, g);
             bool direct = IsDirect(g) && nb == 1;
             // On the CPU the GEMMs pack their im2col panels straight from x (implicit GEMM): no column matrix.
             var plan = new Plan(xp, y, g, null, null, n, nb, direct, direct ? null : Device as CpuDevice, null);
+            biasFused = UsesDirectKernel(plan.ImplicitCpu, g);
             int chunks = n == 0 ? 0 : (n + nb - 1) / nb;
             if (ImageParallel(chunks, g) is { } cpu) cpu.ParallelFor(chunks, new ChunkBody(this, plan, forward: true));
             else for (int i = 0; i < chunks; i++) ForwardChunk(plan, i);
         }
-        if (Bias is not null) Device.AddChannelBias(y, Bias.Value, n, OutChannels, cols);
+        if (Bias is not null && !biasFused) Device.AddChannelBias(y, Bias.Value, n, OutChannels, cols);
         // A step that repeats the last one (same input tensor, as with reused buffers) keeps the cache it already has.
         var old = _cache;
         bool padded = !ReferenceEquals(xp, x);
@@ -354,7 +360,7 @@ public sealed class Conv2d : Module
         int b0 = i * p.Nb, bn = Math.Min(p.Nb, p.N - b0), cols = g.ColCols, ld = bn * cols;
         if (UsesDirectKernel(p.ImplicitCpu, g))
         {
-            p.ImplicitCpu!.ConvDirect(Weight.Value, OutChannels, xp, b0, bn, g, y);   // straight into NCHW y, no scratch
+            p.ImplicitCpu!.ConvDirect(Weight.Value, OutChannels, xp, b0, bn, g, y, Bias?.Value);   // straight into NCHW y with the bias, no scratch
             return;
         }
         int kg = InChannels / Groups * KernelSize.H * KernelSize.W, coutG = OutChannels / Groups;

@@ -56,13 +56,14 @@ internal static class Winograd
     [ThreadStatic] private static float[]? t_u, t_v, t_m, t_rows;
 
     /// <summary>
-    /// y[firstImage + i] (outChannels, OH, OW) = w ⊛ x[firstImage + i] for i in [0, images), overwriting y (no bias).
+    /// y[firstImage + i] (outChannels, OH, OW) = w ⊛ x[firstImage + i] for i in [0, images), overwriting y, plus
+    /// <paramref name="bias"/>[o] on output channel o where given (added in the output transform: no second pass over y).
     /// w holds the filter of output o and input c at o·strideO + c·strideI (9 taps, row-major; reversed when
     /// <paramref name="flipTaps"/>): (Ci·9, 9) for a forward weight [Co, Ci, 3, 3], (9, Co·9) with flipTaps for the dX
     /// convolution's W' read straight from W [Ci', Co', 3, 3]. x and y are NCHW arrays of whole batches.
     /// </summary>
     public static unsafe void Forward(CpuDevice device, float[] w, int strideO, int strideI, bool flipTaps, int outChannels,
-                                      float[] x, int firstImage, int images, in ConvGeometry g, float[] y)
+                                      float[] x, int firstImage, int images, in ConvGeometry g, float[] y, float[]? bias = null)
     {
         int ci = g.Channels, oh = g.OutH, ow = g.OutW, th = (oh + 1) / 2, tw = (ow + 1) / 2;
         long tiles = (long)images * th * tw;
@@ -70,13 +71,13 @@ internal static class Winograd
         int mPanels = (outChannels + MR - 1) / MR;
         var u = Scratch.Get(ref t_u, checked((int)(16 * mPanels * XiStride(ci * MR))));
         var plan = Plan.For(device.Threads, tiles, ci, outChannels);
-        fixed (float* w0 = w, u0 = u, x0 = x, y0 = y)
+        fixed (float* w0 = w, u0 = u, x0 = x, y0 = y, b0 = bias)
         {
             var wt = new WeightBody(w0, strideO, strideI, flipTaps, outChannels, ci, u0);
             if ((long)mPanels * ci >= 1024 && device.Threads > 1) device.ParallelFor(mPanels, wt);
             else for (int i = 0; i < mPanels; i++) wt.Invoke(i);
             var body = new TileBody(g, u0, x0 + (long)firstImage * ci * g.Height * g.Width, y0 + (long)firstImage * outChannels * oh * ow,
-                                    outChannels, tiles, plan);
+                                    b0, outChannels, tiles, plan);
             if (plan.Items > 1) device.ParallelFor(plan.Items, body);
             else body.Invoke(0);
         }
@@ -113,6 +114,7 @@ internal static class Winograd
     private readonly unsafe struct WeightBody(float* w, int strideO, int strideI, bool flip, int co, int ci, float* u)
         : IParallelBody
     {
+        [SkipLocalsInit]   // t is written in full (transpose and tap 8) before it is read
         public void Invoke(int mp)
         {
             int rows = Math.Min(MR, co - mp * MR);
@@ -171,7 +173,7 @@ internal static class Winograd
         dst[3 * stride] = s;
     }
 
-    private readonly unsafe struct TileBody(ConvGeometry g, float* u, float* x, float* y, int co, long tiles, Plan plan) : IParallelBody
+    private readonly unsafe struct TileBody(ConvGeometry g, float* u, float* x, float* y, float* bias, int co, long tiles, Plan plan) : IParallelBody
     {
         public void Invoke(int item)
         {
@@ -204,7 +206,7 @@ internal static class Winograd
                                 Avx512Kernel.Run(ci, a, vXi + (long)p * ci * Lanes, Lanes, mXi + r * ldm + p * Lanes, ldm, 1f, 0f, mr, Lanes);
                         }
                     }
-                    OutputTransform(g, m0, ldm, mPer, kb, kn, co, t0, t1, y);
+                    OutputTransform(g, m0, ldm, mPer, kb, kn, co, t0, t1, y, bias);
                 }
             }
         }
@@ -337,7 +339,7 @@ internal static class Winograd
     }
 
     // y for output channels [kb, kb + kn) of the tiles [t0, t1): Aᵀ M A per tile, M[ξ][co − kb][tile − t0] with row stride ldm.
-    private static unsafe void OutputTransform(in ConvGeometry g, float* m, int ldm, long xiStride, int kb, int kn, int co, long t0, long t1, float* y)
+    private static unsafe void OutputTransform(in ConvGeometry g, float* m, int ldm, long xiStride, int kb, int kn, int co, long t0, long t1, float* y, float* bias)
     {
         int oh = g.OutH, ow = g.OutW, th = (oh + 1) / 2, tw = (ow + 1) / 2, perImage = th * tw;
         long plane = (long)oh * ow;
@@ -351,6 +353,8 @@ internal static class Winograd
             {
                 float* yr = y + ((long)n * co + kb + k) * plane + (long)(2 * i) * ow;
                 float* mk = m + (long)k * ldm + local;
+                bool biased = bias is not null;
+                var b = biased ? Vector512.Create(bias[kb + k]) : default;
                 for (int j = j0; j < j1; j += 16)
                 {
                     float* s = mk + (j - j0);
@@ -366,6 +370,7 @@ internal static class Winograd
                     // and over the rows: top = R0 + R1 + R2, bottom = R1 − R2 − R3.
                     var y00 = p0 + p1 + p2; var y01 = q0 + q1 + q2;
                     var y10 = p1 - p2 - p3; var y11 = q1 - q2 - q3;
+                    if (biased) { y00 += b; y01 += b; y10 += b; y11 += b; }
                     int cols = Math.Min(2 * (j1 - j), ow - 2 * j);   // output columns of this group on the row
                     float* d = yr + 2 * j;
                     var lo = Avx512F.PermuteVar16x32x2(y00, InterLo, y01);
@@ -554,6 +559,7 @@ internal static class Winograd
     // becomes (a + ½b + ½c, ½b − ½c, ½b + ½c + d). dW = beta·dW + that (beta 0: dW not read).
     private readonly unsafe struct DwFinish(float* part, long pPer, int items, int kPad, int ci, int co, float beta, float* dW) : IParallelBody
     {
+        [SkipLocalsInit]   // u and t are written before they are read
         public void Invoke(int c)
         {
             float* t = stackalloc float[9 * 16];

@@ -21,7 +21,7 @@ internal readonly struct Avx512Kernel : IMicroKernel
     public static int NR => 2 * 16;
     public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]   // the edge tile's stack buffer is written in full before it is read
     public static unsafe void Run(int kc, float* a, float* b, int ldb, float* c, int ldc, float alpha, float beta, int mr, int nr)
     {
         int w = 16;
@@ -118,7 +118,7 @@ internal readonly struct Avx2Kernel : IMicroKernel
     public static int NR => 2 * 8;
     public static bool IsSupported => Vector256.IsHardwareAccelerated && Fma.IsSupported;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]   // the edge tile's stack buffer is written in full before it is read
     public static unsafe void Run(int kc, float* a, float* b, int ldb, float* c, int ldc, float alpha, float beta, int mr, int nr)
     {
         int w = 8;
@@ -199,7 +199,7 @@ internal readonly struct VectorKernel : IMicroKernel
     public static int NR => 2 * Vector<float>.Count;
     public static bool IsSupported => true;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]   // the edge tile's stack buffer is written in full before it is read
     public static unsafe void Run(int kc, float* a, float* b, int ldb, float* c, int ldc, float alpha, float beta, int mr, int nr)
     {
         int w = Vector<float>.Count;

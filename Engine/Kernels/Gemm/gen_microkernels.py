@@ -10,7 +10,7 @@ def kernel(name, doc, vt, vstatic, mr, nv, width_expr, fma, bcast, load, store_f
     A(f"    public static int NR => {nv} * {width_expr};")
     A(f"    public static bool IsSupported => {attr_cond};")
     A("")
-    A("    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
+    A("    [MethodImpl(MethodImplOptions.AggressiveOptimization), SkipLocalsInit]   // the edge tile's stack buffer is written in full before it is read")
     A("    public static unsafe void Run(int kc, float* a, float* b, int ldb, float* c, int ldc, float alpha, float beta, int mr, int nr)")
     A("    {")
     A(f"        int w = {width_expr};")

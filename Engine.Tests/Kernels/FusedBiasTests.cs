@@ -1,0 +1,98 @@
+using ConvEngine.Kernels.Conv;
+using ConvEngine.NN;
+using NUnit.Framework;
+
+namespace ConvEngine.Tests.Kernels;
+
+/// <summary>
+/// The direct and Winograd kernels add the bias as they store y (no second pass over y). Each output must be exactly the
+/// unbiased output plus the bias in float, the value the separate AddChannelBias pass gives, on geometries whose tiles are
+/// cut at the row and channel edges; and Conv2d must add the bias once, never twice or not at all, on each path.
+/// </summary>
+public class FusedBiasTests
+{
+    // (images, C, H, W, Cout, kernel, stride, pad): cut 48-column tiles and 8-channel panels, strided phase planes, a stem.
+    private static readonly (int N, int C, int H, int W, int Co, int K, int S, int P)[] DirectShapes =
+    [
+        (2, 3, 9, 11, 13, 3, 1, 1), (1, 6, 14, 14, 16, 5, 1, 0), (3, 5, 11, 13, 9, 1, 2, 0), (2, 3, 23, 22, 10, 7, 2, 3),
+        (5, 4, 30, 61, 7, 3, 1, 1),
+    ];
+
+    private static readonly (int N, int C, int H, int W, int Co, int P)[] WinogradShapes =
+    [
+        (2, 3, 5, 7, 5, 1), (3, 17, 9, 10, 13, 1), (2, 64, 14, 35, 130, 1), (1, 8, 30, 33, 70, 0),
+    ];
+
+    private static float[] PlusBias(float[] y, float[] bias, int n, int co)
+    {
+        var r = (float[])y.Clone();
+        int plane = y.Length / (n * co);
+        for (int i = 0; i < r.Length; i++) r[i] += bias[i / plane % co];
+        return r;
+    }
+
+    [Test]
+    public void DirectKernelAddsTheBiasExactly([Values(1, 2)] int threads)
+    {
+        if (!DirectConv.IsSupported) Assert.Ignore("The direct kernel needs AVX-512; this processor (or DOTNET_EnableAVX512=0) has none.");
+        var dev = new CpuDevice(threads);
+        var rng = new Random(3);
+        foreach (var (n, c, h, w, co, k, s, p) in DirectShapes)
+        {
+            var g = new ConvGeometry(c, h, w, k, k, s, s, p, p, 1, 1);
+            var x = Tensor.FromArray(dev, TestUtil.RandomArray(rng, n * c * h * w), n * c * h * w);
+            var wt = Tensor.FromArray(dev, TestUtil.RandomArray(rng, co * c * k * k), co * c * k * k);
+            var bias = TestUtil.RandomArray(rng, co);
+            int len = n * co * g.OutH * g.OutW;
+            var plain = new Tensor(dev, len);
+            var biased = new Tensor(dev, len);
+            dev.ConvDirect(wt, co, x, 0, n, g, plain);
+            dev.ConvDirect(wt, co, x, 0, n, g, biased, Tensor.FromArray(dev, bias, co));
+            Assert.That(biased.ToArray(), Is.EqualTo(PlusBias(plain.ToArray(), bias, n, co)), $"N{n} {c}x{h}x{w} -> {co} k{k} s{s} p{p}");
+        }
+    }
+
+    [Test]
+    public void WinogradKernelAddsTheBiasExactly([Values(1, 2)] int threads)
+    {
+        if (!Winograd.IsSupported) Assert.Ignore("The Winograd kernel needs AVX-512; this processor (or DOTNET_EnableAVX512=0) has none.");
+        var dev = new CpuDevice(threads);
+        var rng = new Random(4);
+        foreach (var (n, c, h, w, co, p) in WinogradShapes)
+        {
+            var g = new ConvGeometry(c, h, w, 3, 3, 1, 1, p, p, 1, 1);
+            var x = Tensor.FromArray(dev, TestUtil.RandomArray(rng, n * c * h * w), n * c * h * w);
+            var wt = Tensor.FromArray(dev, TestUtil.RandomArray(rng, co * c * 9), co * c * 9);
+            var bias = TestUtil.RandomArray(rng, co);
+            int len = n * co * g.OutH * g.OutW;
+            var plain = new Tensor(dev, len);
+            var biased = new Tensor(dev, len);
+            dev.ConvWinograd(wt, c * 9, 9, false, co, x, 0, n, g, plain);
+            dev.ConvWinograd(wt, c * 9, 9, false, co, x, 0, n, g, biased, Tensor.FromArray(dev, bias, co));
+            Assert.That(biased.ToArray(), Is.EqualTo(PlusBias(plain.ToArray(), bias, n, co)), $"N{n} {c}x{h}x{w} -> {co} p{p}");
+        }
+    }
+
+    [Test]
+    public void Conv2dAddsTheBiasOnceOnEveryPath([Values("direct", "winograd", "gemm")] string path)
+    {
+        // The same layer with and without its bias: y differs by exactly the bias on every output.
+        var dev = new CpuDevice(2);
+        var x = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(5), 2 * 32 * 12 * 12), 2, 32, 12, 12);
+        var with = new Conv2d(32, 40, 3, 1, 1, device: dev, seed: 8);
+        var without = new Conv2d(32, 40, 3, 1, 1, bias: false, device: dev, seed: 8);
+        Assert.That(without.Weight.Value.ToArray(), Is.EqualTo(with.Weight.Value.ToArray()), "same seed, same weights");
+        var bias = TestUtil.RandomArray(new Random(6), 40);
+        with.Bias!.Value.CopyFrom(bias);
+        foreach (var conv in new[] { with, without })
+        {
+            conv.ForceWinograd = path == "winograd";
+            conv.WinogradKernel = path == "winograd";
+            conv.DirectKernel = path == "direct";
+        }
+        if (path != "gemm" && !DirectConv.IsSupported) Assert.Ignore("The direct and Winograd kernels need AVX-512.");
+        var yWith = with.Forward(x).ToArray();
+        var yWithout = without.Forward(x).ToArray();
+        Assert.That(yWith, Is.EqualTo(PlusBias(yWithout, bias, 2, 40)));
+    }
+}
