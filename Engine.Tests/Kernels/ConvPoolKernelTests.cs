@@ -81,6 +81,44 @@ public class ConvPoolKernelTests
     }
 
     [Test]
+    public void DisjointCol2ImOverwritesWhatFillAndCol2ImGive()
+    {
+        // 1x1 kernels (taps never overlap): Col2ImDisjoint overwrites the images' planes, zeros included, in one pass. It must
+        // equal clearing them and accumulating with the reference col2im, and leave the other images alone. Strides 1..3,
+        // padding 0..2 (hit columns starting at 0 or 1), odd and even widths, widths past 32 + 16 columns (every vector step).
+        var rng = new Random(303);
+        bool sawPairs = false, sawOther = false;
+        for (int t = 0; t < Cases; t++)
+        {
+            bool large = t % 4 == 3;
+            int s = 1 + t % 3, p = rng.Next(0, 3);
+            int c = large ? rng.Next(6, 12) : rng.Next(1, 4), h = rng.Next(1, large ? 60 : 12), w = rng.Next(1, large ? 90 : 12);
+            var g = new ConvGeometry(c, h, w, 1, 1, s, s, p, p, 1, 1);
+            sawPairs |= s == 2 && p % 2 == 0 && w >= 48; sawOther |= s != 2;
+            int n = rng.Next(2, 5), first = rng.Next(0, n - 1), images = rng.Next(1, n - first + 1);
+            int[] xShape = [n, c, h, w];
+            var colData = TestUtil.RandomArray(rng, g.ColRows * g.ColCols * images);
+            var before = TestUtil.RandomArray(rng, n * c * h * w);
+            int per = c * h * w;
+            var expected = (float[])before.Clone();
+            Array.Clear(expected, first * per, images * per);
+            var dxR = Tensor.FromArray(Ref, expected, xShape);
+            Ref.Col2ImBatch(Tensor.FromArray(Ref, colData, colData.Length), g, dxR, first, images);
+            foreach (var dev in Devices())
+            {
+                var dx = Tensor.FromArray(dev, before, xShape);
+                dev.Col2ImDisjoint(Tensor.FromArray(dev, colData, colData.Length), g, dx, first, images);
+                AssertBitwise(dx.ToArray(), dxR.ToArray(), $"case {t}: {g}, images {first}..{first + images - 1} of {n} on {dev.Name}");
+            }
+        }
+        Assert.That(sawPairs && sawOther, Is.True, "the cases cover the stride-2 vector path and the others");
+        var d = new CpuDevice(1);
+        var three = new ConvGeometry(2, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1);
+        Assert.That(() => d.Col2ImDisjoint(new Tensor(d, three.ColRows * three.ColCols), three, new Tensor(d, 1, 2, 5, 5), 0, 1),
+                    Throws.ArgumentException.With.Property("ParamName").EqualTo("g").And.Message.Contains("3x3"));
+    }
+
+    [Test]
     public void Pad2dAndBackwardMatchReference([Values] PaddingMode mode)
     {
         var rng = new Random(202 + (int)mode);

@@ -99,6 +99,71 @@ public sealed partial class CpuDevice
         ParallelFor(items, body);
     }
 
+    /// <summary>
+    /// Col2ImBatch for a 1x1 kernel, whose taps never overlap: dX of the images is <b>overwritten</b> (zeros where no output
+    /// lands, e.g. the odd rows and columns of a stride-2 projection) in one pass, instead of a fill followed by an
+    /// accumulating col2im. Equal to Fill(dX images, 0) then Col2ImBatch (up to the sign of zero: 0 + (−0) is +0 there).
+    /// </summary>
+    internal void Col2ImDisjoint(Tensor col, in ConvGeometry g, Tensor dX, int firstImage, int images)
+    {
+        if (g.KernelH != 1 || g.KernelW != 1)
+            throw new ArgumentException($"Col2ImDisjoint needs a 1x1 kernel but the geometry has {g.KernelH}x{g.KernelW}.", nameof(g));
+        int per = DeviceArgs.Batch(dX, firstImage, images, g, col, nameof(dX), nameof(col));
+        if (images == 0) return;
+        var body = new Col2ImDisjointBody(A(col), g, A(dX), firstImage * per, per, images);
+        int items = images * g.Channels;
+        if ((long)per * images < 1 << 15) { for (int i = 0; i < items; i++) body.Invoke(i); return; }
+        ParallelFor(items, body);
+    }
+
+    /// <summary>Item i = (b, c) of Col2ImDisjoint: plane c of image b, row by row.</summary>
+    private readonly struct Col2ImDisjointBody(float[] cs, ConvGeometry g, float[] xs, int xBase, int per, int images) : IParallelBody
+    {
+        private static readonly Vector512<int> InterLo = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        private static readonly Vector512<int> InterHi = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+
+        public unsafe void Invoke(int i)
+        {
+            int b = i / g.Channels, c = i % g.Channels, h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
+            int sh = g.StrideH, sw = g.StrideW, ph = g.PadH, pw = g.PadW;
+            // Column lo of a hit row takes output column (lo + pW) / sW: the first w with (w + pW) % sW == 0.
+            int lo = (sw - pw % sw) % sw, hiW = Math.Min(w, ow * sw - pw);   // columns [lo, hiW) step sW are hit
+            bool evenPairs = sw == 2 && lo == 0 && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+            fixed (float* cp = cs, xp = xs)
+            {
+                float* src0 = cp + (long)c * images * oh * ow + (long)b * oh * ow;
+                float* dst = xp + xBase + (long)b * per + (long)c * h * w;
+                for (int y = 0; y < h; y++, dst += w)
+                {
+                    int t = y + ph;
+                    if (t % sh != 0 || t / sh >= oh || hiW <= lo) { new Span<float>(dst, w).Clear(); continue; }
+                    float* src = src0 + (long)(t / sh) * ow + (lo + pw) / sw;
+                    int x = 0;
+                    if (evenPairs)
+                    {
+                        // dst[2j] = src[j], dst[2j + 1] = 0: 16 sources into two vectors of 32 columns.
+                        var zero = Vector512<float>.Zero;
+                        for (; x + 32 <= hiW; x += 32, src += 16)
+                        {
+                            var v = Vector512.Load(src);
+                            System.Runtime.Intrinsics.X86.Avx512F.PermuteVar16x32x2(v, InterLo, zero).Store(dst + x);
+                            System.Runtime.Intrinsics.X86.Avx512F.PermuteVar16x32x2(v, InterHi, zero).Store(dst + x + 16);
+                        }
+                        if (x + 16 <= hiW)
+                        {
+                            var v = Vector256.Load(src).ToVector512Unsafe();   // 8 sources: the upper lanes are not used
+                            System.Runtime.Intrinsics.X86.Avx512F.PermuteVar16x32x2(v, InterLo, zero).Store(dst + x);
+                            x += 16; src += 8;
+                        }
+                    }
+                    // The rest of the row: zeros, then the hit columns from the first one at or after x.
+                    new Span<float>(dst + x, w - x).Clear();
+                    for (int xx = x + ((lo - x) % sw + sw) % sw; xx < hiW; xx += sw) dst[xx] = *src++;
+                }
+            }
+        }
+    }
+
     /// <summary>Item i = (b, c) of Col2ImBatch (xBase: the batch's first element, per: elements per image).</summary>
     private readonly struct Col2ImBody(float[] cs, ConvGeometry g, float[] xs, int xBase, int per, int images) : IParallelBody
     {

@@ -254,7 +254,9 @@ public sealed class Conv2d : Module
         }
         // The direct kernel takes W' written out; the GEMM reads it flipped straight from W (BlockedGemm.GemmIm2Col).
         Tensor? wT = !winograd && gT is { } gtw && UsesDirectKernel(implicitCpu, gtw) ? FlippedWeight() : null;
-        if (!direct && gT is null && !winograd) Device.Fill(dXp, 0f); // col2im accumulates; the other paths overwrite dX
+        // col2im accumulates, so dX is cleared first; the other paths, and a 1x1 kernel's col2im on the CPU (its taps never
+        // overlap: Col2ImDisjoint writes every element once, zeros included), overwrite dX.
+        if (!direct && gT is null && !winograd && !DisjointCol2Im(implicitCpu)) Device.Fill(dXp, 0f);
         int chunks = n == 0 || winograd ? 0 : (n + nb - 1) / nb;
         if (ImageParallel(chunks, g) is { } cpu)
         {
@@ -349,6 +351,10 @@ public sealed class Conv2d : Module
     private CpuDevice? UsesWinograd(in ConvGeometry g, int images, int outChannels) =>
         WinogradKernel && Device is CpuDevice cpu && Groups == 1 && Kernels.Conv.Winograd.Applies(g)
         && (ForceWinograd || Kernels.Conv.Winograd.Pays(g, images, outChannels)) ? cpu : null;
+
+    // A 1x1 kernel on the CPU: dX = col2im(Wᵀ·dY) writes each dX element at most once (the ResNet projection, stride 2:
+    // a quarter of them), so it is written in one pass instead of cleared and then accumulated into.
+    private bool DisjointCol2Im(CpuDevice? cpu) => cpu is not null && KernelSize == (1, 1);
 
     /// <summary>Tests: the Winograd kernel wherever it applies, also where it would not pay (small layers).</summary>
     internal bool ForceWinograd { get; set; }
@@ -448,7 +454,11 @@ public sealed class Conv2d : Module
                             0f, db, dBase + grp * kg * ld, ld);
             }
         }
-        if (dcol is not null) Device.Col2ImBatch(dcol, g, dXp, b0, bn);
+        if (dcol is not null)
+        {
+            if (DisjointCol2Im(p.ImplicitCpu)) p.ImplicitCpu!.Col2ImDisjoint(dcol, g, dXp, b0, bn);
+            else Device.Col2ImBatch(dcol, g, dXp, b0, bn);
+        }
         if (dxc is not null && bn > 1) Device.SwapAxes(dxc, 0, InChannels, bn, planeLen, dXp, b0 * imageLen);
     }
 
