@@ -14,12 +14,13 @@ namespace ConvEngine.Tests.Kernels;
 public class WinogradTests
 {
     // (images, C, H, W, Cout, pad): odd and even planes (cut last tiles), channel counts off the 8-row panels, 1x1 inputs,
-    // padding 0..2, tiles across image boundaries and across 32-tile panels, several tile blocks, and (the last) three
-    // blocks on two threads, which splits the output channels in two ranges of 72.
+    // padding 0..2, tiles across image boundaries and across 32-tile panels, several tile blocks, seven blocks on two
+    // threads, which splits the output channels in two ranges of 72, and (the last) few tiles with many channels: the
+    // few-tile path, its last item of output channels cut (136 = 4·32 + 8).
     private static readonly (int N, int C, int H, int W, int Co, int P)[] Shapes =
     [
         (2, 3, 5, 7, 5, 1), (3, 17, 9, 10, 13, 1), (1, 8, 30, 33, 70, 0), (2, 5, 4, 4, 9, 2), (5, 40, 7, 7, 20, 1),
-        (1, 1, 1, 1, 1, 1), (2, 64, 14, 35, 130, 1), (1, 256, 18, 18, 136, 1),
+        (1, 1, 1, 1, 1, 1), (2, 64, 14, 35, 130, 1), (1, 256, 28, 28, 136, 1), (3, 128, 7, 7, 136, 1),
     ];
 
     private static void RequireKernel()
@@ -58,11 +59,52 @@ public class WinogradTests
     }
 
     [Test]
-    public void TheLastShapeSplitsTheOutputChannels()
+    public void TheLastShapesSplitTheOutputChannelsAndTakeTheFewTilePath()
     {
-        // Keeps FastKernelMatchesTheNaiveTwinBitForBit covering the split: three 32-tile blocks cannot be shared evenly by two threads.
-        var plan = Winograd.Plan.For(threads: 2, tiles: 81, ci: 256, co: 136);
-        Assert.That((plan.Blocks, plan.KSplit, plan.KPer), Is.EqualTo((3, 2, 72)));
+        // Keeps FastKernelMatchesTheNaiveTwinBitForBit covering the split (seven 32-tile blocks cannot be shared evenly by two
+        // threads) and the few-tile path (48 tiles of 128 channels).
+        Assert.That(Winograd.FewTiles(196, 256, 136), Is.False);
+        var plan = Winograd.Plan.For(threads: 2, tiles: 196, ci: 256, co: 136);
+        Assert.That((plan.Blocks, plan.KSplit, plan.KPer), Is.EqualTo((7, 2, 72)));
+        Assert.That(Winograd.FewTiles(48, 128, 136), Is.True);
+    }
+
+    [Test]
+    public void FewTilePathSumsMoreInputChannelsThanOneBlockWithinRounding([Values(false, true)] bool flipTaps)
+    {
+        // More input channels than one block of U (FewKc): M sums the blocks (beta 1 after the first), so the result is the
+        // convolution up to float rounding, checked against the direct sum in double like the twin.
+        RequireKernel();
+        var dev = new CpuDevice(2);
+        var rng = new Random(11);
+        int n = 1, c = Winograd.FewKc + 24, h = 5, w = 6, co = 136, p = 1;
+        var g = new ConvGeometry(c, h, w, 3, 3, 1, 1, p, p, 1, 1);
+        Assert.That(Winograd.FewTiles(n * 3 * 3, c, co), Is.True, "the few-tile path");
+        var x = TestUtil.RandomArray(rng, n * c * h * w);
+        var wt = TestUtil.RandomArray(rng, co * c * 9);
+        var (so, si) = flipTaps ? (9, co * 9) : (c * 9, 9);
+        var yt = new Tensor(dev, n * co * g.OutH * g.OutW);
+        dev.ConvWinograd(Tensor.FromArray(dev, wt, wt.Length), so, si, flipTaps, co, Tensor.FromArray(dev, x, x.Length), 0, n, g, yt);
+        var y = yt.ToArray();
+        for (int o = 0; o < co; o++)
+            for (int i = 0; i < g.OutH; i++)
+                for (int j = 0; j < g.OutW; j++)
+                {
+                    double sum = 0, abs = 0;
+                    for (int ci = 0; ci < c; ci++)
+                        for (int kh = 0; kh < 3; kh++)
+                            for (int kw = 0; kw < 3; kw++)
+                            {
+                                int ih = i + kh - p, iw = j + kw - p;
+                                if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+                                int tap = flipTaps ? 8 - (kh * 3 + kw) : kh * 3 + kw;
+                                double term = (double)wt[o * so + ci * si + tap] * x[(ci * h + ih) * w + iw];
+                                sum += term;
+                                abs += Math.Abs(term);
+                            }
+                    double got = y[(o * g.OutH + i) * g.OutW + j];
+                    Assert.That(Math.Abs(got - sum), Is.LessThanOrEqualTo(4e-6 * abs + 1e-7), $"({o}, {i}, {j}): {got} against {sum}");
+                }
     }
 
     [Test]
@@ -207,6 +249,8 @@ public class WinogradTests
         yield return new TestCaseData(2, 6, 7, 6, 5, 2, PaddingMode.Zeros, true, true).SetName("Winograd_Conv2d_pad2");
         yield return new TestCaseData(2, 3, 6, 9, 4, 1, PaddingMode.Reflect, true, true).SetName("Winograd_Conv2d_reflect");
         yield return new TestCaseData(4, 32, 16, 16, 40, 1, PaddingMode.Zeros, true, false).SetName("Winograd_Conv2d_chosen");
+        // Few tiles, many channels: forward and dX through the few-tile path, dW through the implicit GEMM's chunks.
+        yield return new TestCaseData(2, 128, 7, 7, 136, 1, PaddingMode.Zeros, true, false).SetName("Winograd_Conv2d_few_tiles");
     }
 
     [TestCaseSource(nameof(Conv2dConfigs))]
@@ -233,6 +277,7 @@ public class WinogradTests
         Assert.That(results[1].DX, Is.EqualTo(results[0].DX), "dX does not depend on the thread count");
         // The kernel's sums differ from the direct ones in rounding only.
         Assert.That(results[0].Y, Is.Not.EqualTo(results[2].Y), "the Winograd run really took another path than the direct one");
+        Assert.That(results[0].DX, Is.Not.EqualTo(results[2].DX), "and so did its dX");
         for (int i = 0; i < 3; i += 2)
         {
             string which = i == 0 ? "winograd" : "without";
@@ -262,8 +307,13 @@ public class WinogradTests
         ConvGeometry Same(int c, int hw) => new(c, hw, hw, 3, 3, 1, 1, 1, 1, 1, 1);
         Assert.That(Winograd.Pays(Same(64, 56), 8, 64), Is.True, "resnet_l1");
         Assert.That(Winograd.Pays(Same(256, 14), 8, 256), Is.True, "resnet_l3: 392 tiles");
-        Assert.That(Winograd.Pays(Same(512, 7), 8, 512), Is.False, "resnet_l4: 128 tiles do not pay for U");
+        Assert.That(Winograd.Pays(Same(512, 7), 8, 512), Is.True, "resnet_l4: 128 tiles, through the few-tile path");
+        Assert.That(Winograd.FewTiles(128, 512, 512), Is.True, "resnet_l4's few-tile path");
+        Assert.That(Winograd.WeightGradPays(Same(512, 7), 8, 512), Is.False, "resnet_l4's dW: 128 tiles are too shallow a GEMM");
+        Assert.That(Winograd.WeightGradPays(Same(256, 14), 8, 256), Is.True, "resnet_l3's dW: 392 tiles");
         Assert.That(Winograd.Pays(Same(512, 7), 16, 512), Is.True, "resnet_l4 at batch 16: 256 tiles");
+        Assert.That(Winograd.FewTiles(256, 512, 512), Is.False, "256 tiles: the blocked path");
+        Assert.That(Winograd.Pays(Same(64, 7), 8, 64), Is.False, "64 channels over 128 tiles");
         Assert.That(Winograd.Pays(Same(16, 28), 64, 16), Is.False, "16 channels");
         Assert.That(Winograd.Applies(new ConvGeometry(64, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1)), Is.False, "stride 2");
         Assert.That(Winograd.Applies(new ConvGeometry(64, 56, 56, 5, 5, 1, 1, 2, 2, 1, 1)), Is.False, "5x5");

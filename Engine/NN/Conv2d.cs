@@ -243,35 +243,41 @@ public sealed class Conv2d : Module
         // an implicit GEMM straight into dX; no dcol matrix and no col2im. Otherwise dcol = Wᵀ·dY and col2im.
         var implicitCpu = direct ? null : Device as CpuDevice;
         var gT = implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, implicitCpu) : (ConvGeometry?)null;
-        bool winograd = false;
+        bool winogradDx = false, winogradDw = false;
         if (!direct && UsesWinograd(g, n, OutChannels) is { } wcpu && DxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is not null)
         {
             // Winograd where the forward and the dX convolution both take it: dX for the whole batch (W read flipped and
-            // transposed: filter (ci, co) at co·Cin·9 + ci·9), then dW += the Winograd weight gradient; no chunks.
+            // transposed: filter (ci, co) at co·Cin·9 + ci·9), then dW += the Winograd weight gradient where it pays (many
+            // tiles); with few tiles (resnet_l4) the chunks below compute dW through the implicit GEMM and skip dX.
             wcpu.ConvWinograd(Weight.Value, 9, InChannels * 9, true, InChannels, dY, 0, n, gw, dXp);
-            wcpu.ConvWeightGradWinograd(dY, OutChannels, xp, 0, n, g, 1f, Weight.Grad, 0);
-            winograd = true;
+            winogradDx = true;
+            if (ForceWinograd || Kernels.Conv.Winograd.WeightGradPays(g, n, OutChannels))
+            {
+                wcpu.ConvWeightGradWinograd(dY, OutChannels, xp, 0, n, g, 1f, Weight.Grad, 0);
+                winogradDw = true;
+            }
         }
+        if (winogradDx) gT = null;
         // The direct kernel takes W' written out; the GEMM reads it flipped straight from W (BlockedGemm.GemmIm2Col).
-        Tensor? wT = !winograd && gT is { } gtw && UsesDirectKernel(implicitCpu, gtw) ? FlippedWeight() : null;
+        Tensor? wT = gT is { } gtw && UsesDirectKernel(implicitCpu, gtw) ? FlippedWeight() : null;
         // col2im accumulates, so dX is cleared first; the other paths, and a 1x1 kernel's col2im on the CPU (its taps never
         // overlap: Col2ImDisjoint writes every element once, zeros included), overwrite dX.
-        if (!direct && gT is null && !winograd && !DisjointCol2Im(implicitCpu)) Device.Fill(dXp, 0f);
-        int chunks = n == 0 || winograd ? 0 : (n + nb - 1) / nb;
+        if (!direct && gT is null && !winogradDx && !DisjointCol2Im(implicitCpu)) Device.Fill(dXp, 0f);
+        int chunks = n == 0 || winogradDw ? 0 : (n + nb - 1) / nb;
         if (ImageParallel(chunks, g) is { } cpu)
         {
             // Chunks on different threads: each writes its own dW partial (beta 0), added to Weight.Grad in chunk order
             // afterwards, so the result does not depend on which thread ran which chunk.
             int wLen = Weight.Value.Length;
             var partials = Scratch(ref _dwPartials, chunks * wLen);
-            cpu.ParallelFor(chunks, new ChunkBody(this, new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, partials), forward: false));
+            cpu.ParallelFor(chunks, new ChunkBody(this, new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, partials, winogradDx), forward: false));
             var grad = Weight.Grad.AsSpan();
             var part = partials.AsSpan();
             for (int i = 0; i < chunks; i++) System.Numerics.Tensors.TensorPrimitives.Add(grad, part.Slice(i * wLen, wLen), grad);
         }
         else
         {
-            var plan = new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp);
+            var plan = new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, SkipDx: winogradDx);
             for (int i = 0; i < chunks; i++) BackwardChunk(plan, i);
         }
         if (Bias is not null) Device.ChannelDot(dY, null, n, OutChannels, cols, Bias.Grad, accumulate: true);
@@ -282,9 +288,9 @@ public sealed class Conv2d : Module
     // What the chunks of one Forward or Backward share. Forward: X = the (padded) input, Y = y. Backward: X = the (padded)
     // input, Y = dY, DX = dX (padded), GT the stride-1 dX convolution when it applies (WT: its W' written out, for the direct
     // kernel; the GEMM reads W flipped), DW the per-chunk dW partials of the image-parallel mode (null: accumulate straight
-    // into Weight.Grad).
+    // into Weight.Grad), SkipDx: dX is already computed (the Winograd dX of few tiles), the chunks compute dW only.
     private readonly record struct Plan(Tensor X, Tensor Y, ConvGeometry G, ConvGeometry? GT, Tensor? WT, int N, int Nb, bool Direct,
-                                        CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null);
+                                        CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null, bool SkipDx = false);
 
     /// <summary>Runs chunk <c>item</c> of a Forward or Backward on a pool thread (image-parallel mode).</summary>
     private readonly struct ChunkBody(Conv2d conv, Plan plan, bool forward) : IParallelBody
@@ -410,7 +416,7 @@ public sealed class Conv2d : Module
         bool swapDy = bn > 1 && !(directDw && directDx);
         var ws = ConvWorkspace.For(Device);   // this thread's scratch
         var col = p.Direct || p.ImplicitCpu is not null ? null : ws.Col((long)g.ColRows * p.Nb * cols);
-        var dcol = p.Direct || p.GT is not null ? null : ws.DCol((long)g.ColRows * p.Nb * cols);
+        var dcol = p.Direct || p.GT is not null || p.SkipDx ? null : ws.DCol((long)g.ColRows * p.Nb * cols);
         var dyc = swapDy ? ws.Out((long)OutChannels * p.Nb * cols) : null;
         var dxc = p.GT is null || directDx || p.Nb == 1 ? null : ws.DCol((long)imageLen * p.Nb);
         var (dw, dwBase, dwBeta) = p.DW is { } part ? (part, i * Weight.Value.Length, 0f) : (Weight.Grad, 0, 1f);
@@ -447,7 +453,7 @@ public sealed class Conv2d : Module
                 p.ImplicitCpu!.GemmIm2Col(cinG, kT, Weight.Value, grp * coutG * kg, kg, dY, b0, bn, gt, grp * kT, 0f, c, cOff, ldx,
                                           flipTaps: KernelSize.H * KernelSize.W);
             }
-            else
+            else if (!p.SkipDx)
             {
                 // dcol_g = W_gᵀ · dY_g
                 Device.Gemm(true, false, kg, ld, coutG, 1f, Weight.Value, grp * coutG * kg, kg, a, yOff, ld,

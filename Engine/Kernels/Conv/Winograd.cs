@@ -18,8 +18,14 @@
 // U[co/8][ξ][ci][8] (A panels, zero rows past Co) is computed once per call, shared by the items. V and M stay in the
 // item's core (L2): on this VM data written by one core and read by the other costs more than the arithmetic it saves.
 // The result does not depend on the thread count: each output is one item's fixed-order sum.
+// Few tiles with many channels (resnet_l4: 128 tiles of 512 channels; FewTiles) turn that around: U (16/9 the weights,
+// 16 MB there) written out and streamed once per tile block cost more than the 2.25x it saves. There V is built first for
+// all the tiles (shared, read-only), and each item of FewCo output channels builds its own U block, FewKc input channels
+// at a time (1 MB for resnet_l4, written and read back by the same core), multiplies it into its M (all tiles; blocks
+// after the first add into it) and runs the output transform.
+// The forward adds the bias in the output transform.
 // Used by Conv2d's CPU forward, its dX (flipTaps: U from the flipped, transposed filter) and, through WeightGrad below, its
-// dW; the naive twin is NaiveWinograd (Reference/), the oracle the convolution summed in double (WinogradTests).
+// dW where that pays (WeightGradPays: many tiles); the naive twin is NaiveWinograd (Reference/), the oracle the convolution summed in double (WinogradTests).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -42,10 +48,21 @@ internal static class Winograd
     /// <summary>
     /// Whether the kernel beats the direct kernel and the implicit GEMM (2 threads, Zen 5, scratch harness, forward): at least
     /// 32 input and output channels (16 → 16 at 28x28 was level) and at least 256 tiles, over which U, 16/9 the size of the
-    /// weights and written every call, is spread (resnet_l4, 8 x 512 x 7x7, 128 tiles: 6.1 ms against 5.9 through the GEMM;
-    /// resnet_l3, 392 tiles: 3.4–3.7 against 5.7–6.3; resnet_l1 3.2 against 5.3; vgg_l1 10.9 against 19.4).
+    /// weights and written every call, is spread (resnet_l3, 392 tiles: 3.4–3.7 against 5.7–6.3; resnet_l1 3.2 against 5.3;
+    /// vgg_l1 10.9 against 19.4); or few tiles and many channels, which the few-tile path takes (<see cref="FewTiles"/>:
+    /// resnet_l4, 8 x 512 x 7x7, 128 tiles, 4.1–4.8 ms against 5.9–6.0 through the GEMM; 6.1 when U was written out).
     /// </summary>
-    public static bool Pays(in ConvGeometry g, int images, int outChannels) =>
+    public static bool Pays(in ConvGeometry g, int images, int outChannels)
+    {
+        long tiles = (long)images * ((g.OutH + 1) / 2) * ((g.OutW + 1) / 2);
+        return g.Channels >= 32 && outChannels >= 32 && tiles >= 256 || FewTiles(tiles, g.Channels, outChannels);
+    }
+
+    /// <summary>
+    /// Whether the Winograd weight gradient beats the implicit GEMM's: the tiles are its GEMMs' depth, so it needs the many
+    /// tiles <see cref="Pays"/> asks for without the few-tile path (resnet_l4, 128 tiles: 9.5–10.5 ms against 5.3–5.5).
+    /// </summary>
+    public static bool WeightGradPays(in ConvGeometry g, int images, int outChannels) =>
         g.Channels >= 32 && outChannels >= 32 && (long)images * ((g.OutH + 1) / 2) * ((g.OutW + 1) / 2) >= 256;
 
     /// <summary>Whether <paramref name="g"/> is a convolution this kernel computes: 3x3, stride 1, dilation 1, a non-empty output.</summary>
@@ -68,6 +85,13 @@ internal static class Winograd
         int ci = g.Channels, oh = g.OutH, ow = g.OutW, th = (oh + 1) / 2, tw = (ow + 1) / 2;
         long tiles = (long)images * th * tw;
         if (tiles == 0 || outChannels == 0) return;
+        if (FewTiles(tiles, ci, outChannels))
+        {
+            fixed (float* w0 = w, x0 = x, y0 = y, b0 = bias)
+                ForwardFewTiles(device, w0, strideO, strideI, flipTaps, outChannels, x0 + (long)firstImage * ci * g.Height * g.Width,
+                                y0 + (long)firstImage * outChannels * oh * ow, b0, g, tiles);
+            return;
+        }
         int mPanels = (outChannels + MR - 1) / MR;
         var u = Scratch.Get(ref t_u, checked((int)(16 * mPanels * XiStride(ci * MR))));
         var plan = Plan.For(device.Threads, tiles, ci, outChannels);
@@ -80,6 +104,91 @@ internal static class Winograd
                                     b0, outChannels, tiles, plan);
             if (plan.Items > 1) device.ParallelFor(plan.Items, body);
             else body.Invoke(0);
+        }
+    }
+
+    /// <summary>Output channels per item of the few-tile path (16 items for resnet_l4; 32 x 512 measured best of 16–128 x 64–512).</summary>
+    public const int FewCo = 32;
+    /// <summary>
+    /// Input channels per block of U in the few-tile path (the depth of its GEMMs; more channels are summed block by block
+    /// into M). resnet_l4's 512 run as one block: 4.1–4.8 ms, against 4.4–5.9 in blocks of 128 or 256.
+    /// </summary>
+    public const int FewKc = 512;
+    /// <summary>The most tiles the few-tile path takes.</summary>
+    public const int FewMaxTiles = 192;
+
+    /// <summary>
+    /// Whether the few-tile path computes the convolution: many channels over few tiles (resnet_l4, 8 x 512 x 7x7: 128 tiles),
+    /// where U (16/9 the size of the weights) written out once and streamed per block of tiles costs more than it saves.
+    /// </summary>
+    internal static bool FewTiles(long tiles, int ci, int co) => tiles <= FewMaxTiles && ci >= 128 && co >= 128;
+
+    [ThreadStatic] private static float[]? t_fv, t_fu, t_fm;
+
+    // Few tiles, many channels: V for all the tiles first (items: panels of 32 tiles), then items of FewCo output channels,
+    // each building U for its outputs FewKc input channels at a time into its own buffer, multiplying it into its M (all
+    // tiles; beta 1 after the first block) and finishing with the output transform. U is never written out in full, and V
+    // (shared, read-only, 4 MB for resnet_l4) is the only operand every item reads.
+    private static unsafe void ForwardFewTiles(CpuDevice device, float* w, int strideO, int strideI, bool flip, int co, float* x, float* y,
+                                               float* bias, in ConvGeometry g, long tiles)
+    {
+        int ci = g.Channels, panels = (int)((tiles + Lanes - 1) / Lanes);
+        long vPer = XiStride((long)panels * ci * Lanes);
+        var v = Scratch.Get(ref t_fv, checked((int)(16 * vPer)));
+        fixed (float* v0 = v)
+        {
+            var vt = new FewInputBody(g, x, tiles, v0, vPer);
+            if (device.Threads > 1 && panels > 1) device.ParallelFor(panels, vt);
+            else for (int p = 0; p < panels; p++) vt.Invoke(p);
+            var body = new FewTileBody(g, w, strideO, strideI, flip, co, v0, vPer, panels, tiles, y, bias);
+            int items = (co + FewCo - 1) / FewCo;
+            if (device.Threads > 1 && items > 1) device.ParallelFor(items, body);
+            else for (int i = 0; i < items; i++) body.Invoke(i);
+        }
+    }
+
+    // Panel p of V: tiles [32p, 32p + 32) of every input channel.
+    private readonly unsafe struct FewInputBody(ConvGeometry g, float* x, long tiles, float* v, long vPer) : IParallelBody
+    {
+        public void Invoke(int p)
+        {
+            int bufW = RowWidth((g.OutW + 1) / 2);
+            var rows = Scratch.Get(ref t_rows, 4 * bufW);
+            fixed (float* rb = rows)
+                InputTransform(g, x, (long)p * Lanes, Math.Min(tiles, (long)(p + 1) * Lanes), v + (long)p * g.Channels * Lanes, vPer, rb, bufW);
+        }
+    }
+
+    // Output channels [item·FewCo, +FewCo) for all the tiles.
+    private readonly unsafe struct FewTileBody(ConvGeometry g, float* w, int strideO, int strideI, bool flip, int co, float* v, long vPer,
+                                               int panels, long tiles, float* y, float* bias) : IParallelBody
+    {
+        public void Invoke(int item)
+        {
+            int ci = g.Channels, k0 = item * FewCo, kn = Math.Min(FewCo, co - k0), mPanels = (kn + MR - 1) / MR;
+            int ldm = panels * Lanes, kcMax = Math.Min(FewKc, ci);
+            long mPer = XiStride((long)FewCo * ldm), uPer = XiStride((long)kcMax * MR);
+            var m = Scratch.Get(ref t_fm, checked((int)(16 * mPer + 16)));
+            var u = Scratch.Get(ref t_fu, checked((int)(16 * uPer * ((FewCo + MR - 1) / MR))));
+            fixed (float* m0 = m, u0 = u)
+            {
+                for (int c0 = 0; c0 < ci; c0 += kcMax)
+                {
+                    int kc = Math.Min(kcMax, ci - c0);
+                    float beta = c0 == 0 ? 0f : 1f;
+                    for (int mp = 0; mp < mPanels; mp++)
+                        TransformWeights(w, strideO, strideI, flip, co, k0 + mp * MR, c0, c0 + kc, u0 + (long)mp * 16 * uPer, uPer);
+                    for (int xi = 0; xi < 16; xi++)
+                    {
+                        float* vXi = v + xi * vPer + (long)c0 * Lanes, mXi = m0 + xi * mPer;
+                        for (int p = 0; p < panels; p++)
+                            for (int mp = 0; mp < mPanels; mp++)
+                                Avx512Kernel.Run(kc, u0 + ((long)mp * 16 + xi) * uPer, vXi + (long)p * ci * Lanes, Lanes,
+                                                 mXi + (long)mp * MR * ldm + p * Lanes, ldm, 1f, beta, Math.Min(MR, kn - mp * MR), Lanes);
+                    }
+                }
+                OutputTransform(g, m0, ldm, mPer, k0, kn, co, 0, tiles, y, bias);
+            }
         }
     }
 
@@ -108,47 +217,53 @@ internal static class Winograd
         }
     }
 
-    // U for the A panel mp: U[mp][ξ][c][r] = (G g Gᵀ)[ξ] of output o = mp·8 + r (zeros past outChannels) and input c. The
-    // eight outputs of a panel go side by side in one Vector256: their taps 0..7 through an 8x8 register transpose, tap 8
-    // one by one, then the transform and 16 stores.
+    // U for the A panel mp: U[mp][ξ][c][r] = (G g Gᵀ)[ξ] of output o = mp·8 + r (zeros past outChannels) and input c.
     private readonly unsafe struct WeightBody(float* w, int strideO, int strideI, bool flip, int co, int ci, float* u)
         : IParallelBody
     {
-        [SkipLocalsInit]   // t is written in full (transpose and tap 8) before it is read
         public void Invoke(int mp)
         {
-            int rows = Math.Min(MR, co - mp * MR);
-            float* t = stackalloc float[72];
             long uPer = XiStride(ci * MR);
-            for (int c = 0; c < ci; c++)
-            {
-                float* src = w + (long)mp * MR * strideO + (long)c * strideI;
-                float* dst = u + (long)mp * 16 * uPer + c * MR;
-                BlockedGemm.Transpose8Rows(src, strideO, rows, t, MR);   // t[8·tap + r]
-                for (int r = 0; r < MR; r++) t[64 + r] = r < rows ? src[(long)r * strideO + 8] : 0f;
-                int t0 = flip ? 64 : 0, dt = flip ? -8 : 8;
-                var g00 = Vector256.Load(t + t0); var g01 = Vector256.Load(t + t0 + dt); var g02 = Vector256.Load(t + t0 + 2 * dt);
-                var g10 = Vector256.Load(t + t0 + 3 * dt); var g11 = Vector256.Load(t + t0 + 4 * dt); var g12 = Vector256.Load(t + t0 + 5 * dt);
-                var g20 = Vector256.Load(t + t0 + 6 * dt); var g21 = Vector256.Load(t + t0 + 7 * dt); var g22 = Vector256.Load(t + t0 + 8 * dt);
-                var half = Vector256.Create(0.5f);
-                // Gg (4x3): rows g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2 (gk: filter row k); then (Gg) Gᵀ row by row.
-                Row(g00, g01, g02, dst, uPer);
-                Row(half * (g00 + g10 + g20), half * (g01 + g11 + g21), half * (g02 + g12 + g22), dst + 4 * uPer, uPer);
-                Row(half * (g00 - g10 + g20), half * (g01 - g11 + g21), half * (g02 - g12 + g22), dst + 8 * uPer, uPer);
-                Row(g20, g21, g22, dst + 12 * uPer, uPer);
-            }
+            TransformWeights(w, strideO, strideI, flip, co, mp * MR, 0, ci, u + (long)mp * 16 * uPer, uPer);
         }
+    }
 
-        // One row (p, q, s) of Gg times Gᵀ: (p, ½(p + q + s), ½(p − q + s), s), for eight outputs.
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Row(Vector256<float> p, Vector256<float> q, Vector256<float> s, float* dst, long stride)
+    // One A panel's U for inputs [c0, c1): u[ξ·uPer + (c − c0)·8 + r] = (G g Gᵀ)[ξ] of output o0 + r (zeros past co) and
+    // input c. The eight outputs go side by side in one Vector256: their taps 0..7 through an 8x8 register transpose, tap 8
+    // one by one, then the transform and 16 stores.
+    [SkipLocalsInit]   // t is written in full (transpose and tap 8) before it is read
+    private static unsafe void TransformWeights(float* w, int strideO, int strideI, bool flip, int co, int o0, int c0, int c1, float* u, long uPer)
+    {
+        int rows = Math.Min(MR, co - o0);
+        float* t = stackalloc float[72];
+        for (int c = c0; c < c1; c++)
         {
+            float* src = w + (long)o0 * strideO + (long)c * strideI;
+            float* dst = u + (long)(c - c0) * MR;
+            BlockedGemm.Transpose8Rows(src, strideO, rows, t, MR);   // t[8·tap + r]
+            for (int r = 0; r < MR; r++) t[64 + r] = r < rows ? src[(long)r * strideO + 8] : 0f;
+            int t0 = flip ? 64 : 0, dt = flip ? -8 : 8;
+            var g00 = Vector256.Load(t + t0); var g01 = Vector256.Load(t + t0 + dt); var g02 = Vector256.Load(t + t0 + 2 * dt);
+            var g10 = Vector256.Load(t + t0 + 3 * dt); var g11 = Vector256.Load(t + t0 + 4 * dt); var g12 = Vector256.Load(t + t0 + 5 * dt);
+            var g20 = Vector256.Load(t + t0 + 6 * dt); var g21 = Vector256.Load(t + t0 + 7 * dt); var g22 = Vector256.Load(t + t0 + 8 * dt);
             var half = Vector256.Create(0.5f);
-            p.Store(dst);
-            (half * (p + q + s)).Store(dst + stride);
-            (half * (p - q + s)).Store(dst + 2 * stride);
-            s.Store(dst + 3 * stride);
+            // Gg (4x3): rows g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2 (gk: filter row k); then (Gg) Gᵀ row by row.
+            Row(g00, g01, g02, dst, uPer);
+            Row(half * (g00 + g10 + g20), half * (g01 + g11 + g21), half * (g02 + g12 + g22), dst + 4 * uPer, uPer);
+            Row(half * (g00 - g10 + g20), half * (g01 - g11 + g21), half * (g02 - g12 + g22), dst + 8 * uPer, uPer);
+            Row(g20, g21, g22, dst + 12 * uPer, uPer);
         }
+    }
+
+    // One row (p, q, s) of Gg times Gᵀ: (p, ½(p + q + s), ½(p − q + s), s), for eight outputs.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Row(Vector256<float> p, Vector256<float> q, Vector256<float> s, float* dst, long stride)
+    {
+        var half = Vector256.Create(0.5f);
+        p.Store(dst);
+        (half * (p + q + s)).Store(dst + stride);
+        (half * (p - q + s)).Store(dst + 2 * stride);
+        s.Store(dst + 3 * stride);
     }
 
     /// <summary>(G g Gᵀ) of the 3x3 filter g (row-major), element ξ = 4·row + col written to dst[ξ·stride].</summary>
