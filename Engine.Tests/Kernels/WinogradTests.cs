@@ -90,21 +90,30 @@ public class WinogradTests
             for (int i = 0; i < g.OutH; i++)
                 for (int j = 0; j < g.OutW; j++)
                 {
-                    double sum = 0, abs = 0;
-                    for (int ci = 0; ci < c; ci++)
-                        for (int kh = 0; kh < 3; kh++)
-                            for (int kw = 0; kw < 3; kw++)
-                            {
-                                int ih = i + kh - p, iw = j + kw - p;
-                                if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
-                                int tap = flipTaps ? 8 - (kh * 3 + kw) : kh * 3 + kw;
-                                double term = (double)wt[o * so + ci * si + tap] * x[(ci * h + ih) * w + iw];
-                                sum += term;
-                                abs += Math.Abs(term);
-                            }
+                    var (sum, abs) = DirectSum(x, wt, so, si, flipTaps, 0, c, h, w, p, o, i, j);
                     double got = y[(o * g.OutH + i) * g.OutW + j];
                     Assert.That(Math.Abs(got - sum), Is.LessThanOrEqualTo(4e-6 * abs + 1e-7), $"({o}, {i}, {j}): {got} against {sum}");
                 }
+    }
+
+    // Output (b, o, i, j) of the 3x3 stride-1 convolution summed in double from its definition (filter (o, ci) at
+    // o·so + ci·si, taps reversed when flipTaps), and the sum of the terms' magnitudes, which bounds float rounding.
+    private static (double Sum, double Abs) DirectSum(float[] x, float[] wt, int so, int si, bool flipTaps, int b, int c, int h, int w,
+                                                      int p, int o, int i, int j)
+    {
+        double sum = 0, abs = 0;
+        for (int ci = 0; ci < c; ci++)
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++)
+                {
+                    int ih = i + kh - p, iw = j + kw - p;
+                    if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+                    int tap = flipTaps ? 8 - (kh * 3 + kw) : kh * 3 + kw;
+                    double term = (double)wt[o * so + ci * si + tap] * x[((b * c + ci) * h + ih) * w + iw];
+                    sum += term;
+                    abs += Math.Abs(term);
+                }
+        return (sum, abs);
     }
 
     [Test]
@@ -124,18 +133,7 @@ public class WinogradTests
                     for (int i = 0; i < g.OutH; i++)
                         for (int j = 0; j < g.OutW; j++)
                         {
-                            double sum = 0, abs = 0;
-                            for (int ci = 0; ci < c; ci++)
-                                for (int kh = 0; kh < 3; kh++)
-                                    for (int kw = 0; kw < 3; kw++)
-                                    {
-                                        int ih = i + kh - p, iw = j + kw - p;
-                                        if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
-                                        int tap = flipTaps ? 8 - (kh * 3 + kw) : kh * 3 + kw;
-                                        double term = (double)wt[o * so + ci * si + tap] * x[((b * c + ci) * h + ih) * w + iw];
-                                        sum += term;
-                                        abs += Math.Abs(term);
-                                    }
+                            var (sum, abs) = DirectSum(x, wt, so, si, flipTaps, b, c, h, w, p, o, i, j);
                             // Float32 rounding of the transforms and sums: a few ulps of the sum of |terms|.
                             double got = y[((b * co + o) * g.OutH + i) * g.OutW + j];
                             Assert.That(Math.Abs(got - sum), Is.LessThanOrEqualTo(4e-6 * abs + 1e-7),
