@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ConvEngine.Kernels.Gemm;
 using ConvEngine.Reference;
 
@@ -128,7 +129,7 @@ public sealed partial class CpuDevice
             int sh = g.StrideH, sw = g.StrideW, ph = g.PadH, pw = g.PadW;
             // Column lo of a hit row takes output column (lo + pW) / sW: the first w with (w + pW) % sW == 0.
             int lo = (sw - pw % sw) % sw, hiW = Math.Min(w, ow * sw - pw);   // columns [lo, hiW) step sW are hit
-            bool evenPairs = sw == 2 && lo == 0 && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+            bool evenPairs = sw == 2 && lo == 0 && Avx512F.IsSupported;
             fixed (float* cp = cs, xp = xs)
             {
                 float* src0 = cp + (long)c * images * oh * ow + (long)b * oh * ow;
@@ -146,13 +147,13 @@ public sealed partial class CpuDevice
                         for (; x + 32 <= hiW; x += 32, src += 16)
                         {
                             var v = Vector512.Load(src);
-                            System.Runtime.Intrinsics.X86.Avx512F.PermuteVar16x32x2(v, InterLo, zero).Store(dst + x);
-                            System.Runtime.Intrinsics.X86.Avx512F.PermuteVar16x32x2(v, InterHi, zero).Store(dst + x + 16);
+                            Avx512F.PermuteVar16x32x2(v, InterLo, zero).Store(dst + x);
+                            Avx512F.PermuteVar16x32x2(v, InterHi, zero).Store(dst + x + 16);
                         }
                         if (x + 16 <= hiW)
                         {
                             var v = Vector256.Load(src).ToVector512Unsafe();   // 8 sources: the upper lanes are not used
-                            System.Runtime.Intrinsics.X86.Avx512F.PermuteVar16x32x2(v, InterLo, zero).Store(dst + x);
+                            Avx512F.PermuteVar16x32x2(v, InterLo, zero).Store(dst + x);
                             x += 16; src += 8;
                         }
                     }
