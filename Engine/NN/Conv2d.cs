@@ -242,7 +242,6 @@ public sealed class Conv2d : Module
         // CPU, stride 1: dX is itself a convolution, of dY with the flipped, transposed kernel (TransposedGeometry), run as
         // an implicit GEMM straight into dX; no dcol matrix and no col2im. Otherwise dcol = Wᵀ·dY and col2im.
         var implicitCpu = direct ? null : Device as CpuDevice;
-        var gT = implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, implicitCpu) : (ConvGeometry?)null;
         bool winogradDx = false, winogradDw = false;
         if (!direct && UsesWinograd(g, n, OutChannels) is { } wcpu && DxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is not null)
         {
@@ -257,7 +256,7 @@ public sealed class Conv2d : Module
                 winogradDw = true;
             }
         }
-        if (winogradDx) gT = null;
+        var gT = !winogradDx && implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, implicitCpu) : (ConvGeometry?)null;
         // The direct kernel takes W' written out; the GEMM reads it flipped straight from W (BlockedGemm.GemmIm2Col).
         Tensor? wT = gT is { } gtw && UsesDirectKernel(implicitCpu, gtw) ? FlippedWeight() : null;
         // col2im accumulates, so dX is cleared first; the other paths, and a 1x1 kernel's col2im on the CPU (its taps never

@@ -101,12 +101,8 @@ public static class NaiveWinograd
     public static void Conv2d(ReadOnlySpan<float> x, int images, in ConvGeometry g, ReadOnlySpan<float> w, int strideO, int strideI,
                               bool flipTaps, int outChannels, Span<float> y)
     {
-        RequireF23(g);
-        ArgumentOutOfRangeException.ThrowIfNegative(images);
-        ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
-        int c = g.Channels, h = g.Height, wd = g.Width, oh = g.OutH, ow = g.OutW;
-        Need(x, (long)images * c * h * wd, nameof(x));
-        Need(y, (long)images * outChannels * oh * ow, nameof(y));
+        CheckBatch(x, y, nameof(y), images, g, outChannels);
+        int c = g.Channels, oh = g.OutH, ow = g.OutW;
         if (outChannels > 0 && c > 0) Need(w, (long)(outChannels - 1) * strideO + (long)(c - 1) * strideI + 9, nameof(w));
         // U[o][c][ξ] once; then per tile: V[c][ξ], the channel sums M[ξ] and the output transform.
         var u = new float[(long)outChannels * c * 16];
@@ -146,12 +142,8 @@ public static class NaiveWinograd
     /// </summary>
     public static void WeightGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> dY, int images, in ConvGeometry g, int outChannels, Span<float> dW)
     {
-        RequireF23(g);
-        ArgumentOutOfRangeException.ThrowIfNegative(images);
-        ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
-        int c = g.Channels, h = g.Height, wd = g.Width, oh = g.OutH, ow = g.OutW;
-        Need(x, (long)images * c * h * wd, nameof(x));
-        Need(dY, (long)images * outChannels * oh * ow, nameof(dY));
+        CheckBatch(x, dY, nameof(dY), images, g, outChannels);
+        int c = g.Channels, oh = g.OutH, ow = g.OutW;
         Need(dW, (long)outChannels * c * 9, nameof(dW));
         var du = new float[(long)outChannels * c * 16];
         var v = new float[c * 16];
@@ -226,6 +218,18 @@ public static class NaiveWinograd
     {
         if (g.KernelH != 3 || g.KernelW != 3 || g.StrideH != 1 || g.StrideW != 1 || g.DilationH != 1 || g.DilationW != 1)
             throw new ArgumentException($"F(2x2, 3x3) needs a 3x3 kernel, stride 1 and dilation 1; got {g}.", nameof(g));
+    }
+
+    // What both entry points check: the geometry, the counts, x (images, C, H, W) and the output-shaped tensor (y or dY:
+    // images, outChannels, OH, OW), named outName.
+    private static void CheckBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> outShaped, string outName, int images, in ConvGeometry g,
+                                   int outChannels)
+    {
+        RequireF23(g);
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
+        ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
+        Need(x, (long)images * g.Channels * g.Height * g.Width, nameof(x));
+        Need(outShaped, (long)images * outChannels * g.OutH * g.OutW, outName);
     }
 
     private static void Need(ReadOnlySpan<float> s, long length, string arg)
