@@ -155,6 +155,44 @@ public class Conv2dTests
         TestUtil.AssertClose(results[1].Y, yRef, 1e-4, 1e-5, "y against the reference device");
     }
 
+    [TestCase(1, 28, TestName = "OwnChunk_1x1_stride1")]
+    [TestCase(2, 56, TestName = "OwnChunk_1x1_stride2")]
+    public void LargeOneByOneLayersRunOneImagePerChunkWithTheSameResults(int stride, int hw)
+    {
+        // A 1x1 layer with 784 output columns per image and 32·64·784 multiply-adds per image is past OwnChunkColumns and
+        // ImageParallelMacs: each image is a chunk of its own (no swaps; 2 threads, 5 chunks: image-parallel). With the
+        // rule off (OwnChunkColumns = int.MaxValue) the images are chunked together. y and dX match bit for bit (the same
+        // GEMM columns); dW sums over N·OH·OW in another order. Both match the reference device.
+        const int n = 5, cin = 32, cout = 64;
+        var dev = new CpuDevice(2);
+        var xData = TestUtil.RandomArray(new Random(41), n * cin * hw * hw);
+        var results = new List<(float[] Y, float[] DX, float[] DW, float[] DB)>();
+        foreach (int own in new[] { Conv2d.DefaultOwnChunkColumns, int.MaxValue })
+        {
+            var conv = new Conv2d(cin, cout, 1, stride, device: dev, seed: 6) { OwnChunkColumns = own };
+            var g = new ConvGeometry(cin, hw, hw, 1, 1, stride, stride, 0, 0, 1, 1);
+            Assert.That(g.ColCols, Is.EqualTo(784));
+            Assert.That(conv.ImagesPerChunk(n, g), own == int.MaxValue ? Is.GreaterThan(1) : Is.EqualTo(1), $"images per chunk, OwnChunkColumns {own}");
+            var x = Tensor.FromArray(dev, xData, n, cin, hw, hw);
+            var y = conv.Forward(x);
+            var dY = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(42), y.Length), y.Shape);
+            var dX = conv.Backward(dY);
+            results.Add((y.ToArray(), dX.ToArray(), conv.Weight.Grad.ToArray(), conv.Bias!.Grad.ToArray()));
+        }
+        Assert.That(results[0].Y, Is.EqualTo(results[1].Y), "y");
+        Assert.That(results[0].DX, Is.EqualTo(results[1].DX), "dX");
+        // dW: float32 sums of N·OH·OW = 3920 products, in another order.
+        TestUtil.AssertClose(results[0].DW, results[1].DW, 1e-3, 1e-4, "dW (float32 sums in another order)");
+        Assert.That(results[0].DB, Is.EqualTo(results[1].DB), "dB");
+        var rd = ReferenceDevice.Instance;
+        var reference = new Conv2d(cin, cout, 1, stride, device: rd, seed: 6);
+        var yRef = reference.Forward(Tensor.FromArray(rd, xData, n, cin, hw, hw));
+        var dXRef = reference.Backward(Tensor.FromArray(rd, TestUtil.RandomArray(new Random(42), yRef.Length), yRef.Shape));
+        TestUtil.AssertClose(results[0].Y, yRef.ToArray(), 1e-4, 1e-5, "y against the reference device");
+        TestUtil.AssertClose(results[0].DX, dXRef.ToArray(), 1e-4, 1e-5, "dX against the reference device");
+        TestUtil.AssertClose(results[0].DW, reference.Weight.Grad.ToArray(), 1e-3, 1e-4, "dW against the reference device");
+    }
+
     public static IEnumerable<TestCaseData> DirectKernelConfigs()
     {
         // One group: Cout below, at and past the 8-channel tile; Cin = 1; 1x1, 3x3, 5x5 and rectangular

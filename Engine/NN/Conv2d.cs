@@ -158,10 +158,29 @@ public sealed class Conv2d : Module
     /// <summary>The most elements of a chunk's column matrix (K·B·OH·OW): 2^21 floats, 8 MiB.</summary>
     internal const long ColumnBudget = 1 << 21;
 
-    // Images per chunk: enough for ChunkColumns columns, within the column budget, at least one; chunks balanced.
-    private int ImagesPerChunk(int n, in ConvGeometry g)
+    /// <summary>
+    /// Columns (OH·OW) from which an image of a large 1x1 layer (more than <see cref="ImageParallelMacs"/> multiply-adds) is
+    /// a chunk of its own: its GEMMs are wide enough alone, and a one-image chunk reads dY and writes y and dX in NCHW as
+    /// they are, with no swap through a (Cout, B·OH·OW) scratch. With several images the chunks then go whole to the threads.
+    /// A 1x1 kernel's GEMMs have a short inner dimension (K = Cin), so the swaps are a large share of its time.
+    /// </summary>
+    internal int OwnChunkColumns { get; set; } = DefaultOwnChunkColumns;
+
+    // resnet_down (8 x 64 x 56 x 56 -> 128, 1x1/2: 784 columns) in alternating harness runs, 2 threads: forward
+    // 0.64-0.85 -> 0.60-0.68 ms, backward 1.37-1.60 -> 1.04-1.27 ms (chunks of 4 images, each kernel split over the threads,
+    // against 8 one-image chunks, 4 per thread); 1x1/1 64 -> 64 at 56x56 backward 1.98-2.14 -> 1.65-1.72 ms, 128 -> 128 at
+    // 28x28 2.51-2.56 -> 1.54-1.56. With 196 columns (128 -> 256, 1x1/2 at 28x28) one-image chunks were slower (backward
+    // 1.22-1.30 -> 1.45-1.53 ms), and so was the forward of ResNet-18's 3x3/2 64 -> 128 (K = 576, 784 columns: 3.62-3.67 ->
+    // 3.88-4.09 ms), where the GEMMs outweigh the swaps.
+    /// <summary>Default of <see cref="OwnChunkColumns"/>: 768 (a 28x28 output plane has 784 columns).</summary>
+    internal const int DefaultOwnChunkColumns = 768;
+
+    // Images per chunk: one for a large 1x1 layer with OwnChunkColumns columns per image; else enough for ChunkColumns columns,
+    // within the column budget, at least one, chunks balanced.
+    internal int ImagesPerChunk(int n, in ConvGeometry g)
     {
         if (n <= 1) return Math.Max(n, 1);
+        if (KernelSize == (1, 1) && g.ColCols >= OwnChunkColumns && MacsPerImage(g) > ImageParallelMacs) return 1;
         long cols = Math.Max(1, g.ColCols), rows = Math.Max(1, g.ColRows);
         long want = (ChunkColumns + cols - 1) / cols;
         long fit = Math.Max(1, ColumnBudget / (rows * cols));
@@ -312,10 +331,11 @@ public sealed class Conv2d : Module
     private CpuDevice? ImageParallel(int chunks, in ConvGeometry g)
     {
         if (!ImageParallelChunks || Device is not CpuDevice cpu || cpu.Threads == 1 || chunks < 2) return null;
-        long macsPerImage = (long)OutChannels * (InChannels / Groups) * KernelSize.H * KernelSize.W * g.ColCols;
-        if (macsPerImage <= ImageParallelMacs) return cpu;
+        if (MacsPerImage(g) <= ImageParallelMacs) return cpu;
         return chunks >= 2 * cpu.Threads && (long)chunks * Weight.Value.Length <= ImageParallelPartialLimit ? cpu : null;
     }
+
+    private long MacsPerImage(in ConvGeometry g) => (long)OutChannels * (InChannels / Groups) * KernelSize.H * KernelSize.W * g.ColCols;
 
     /// <summary>Whether chunks of images may run in parallel (see ImageParallel); false: every kernel is split over the threads.</summary>
     internal bool ImageParallelChunks { get; set; } = true;
