@@ -21,6 +21,7 @@ public class WinogradTests
     [
         (2, 3, 5, 7, 5, 1), (3, 17, 9, 10, 13, 1), (1, 8, 30, 33, 70, 0), (2, 5, 4, 4, 9, 2), (5, 40, 7, 7, 20, 1),
         (1, 1, 1, 1, 1, 1), (2, 64, 14, 35, 130, 1), (1, 256, 28, 28, 136, 1), (3, 128, 7, 7, 136, 1),
+        (2, 16, 24, 24, 40, 1),
     ];
 
     private static void RequireKernel()
@@ -67,6 +68,21 @@ public class WinogradTests
         var plan = Winograd.Plan.For(threads: 2, tiles: 196, ci: 256, co: 136);
         Assert.That((plan.Blocks, plan.KSplit, plan.KPer), Is.EqualTo((7, 2, 72)));
         Assert.That(Winograd.FewTiles(48, 128, 136), Is.True);
+    }
+
+    [Test]
+    public void ManyUnevenBlocksCutOnlyTheLastOneIntoOutputChannelRanges()
+    {
+        // Keeps FastKernelMatchesTheNaiveTwinBitForBit covering the tail cut: 288 tiles of 16 channels are three 3-panel
+        // blocks, two whole and the last in two ranges of output channels (24 and 16 of 40).
+        var plan = Winograd.Plan.For(threads: 2, tiles: 288, ci: 16, co: 40);
+        Assert.That((plan.Blocks, plan.KSplit, plan.Tail, plan.TailSplit, plan.TailPer, plan.Items), Is.EqualTo((3, 1, 1, 2, 24, 4)));
+        Assert.That(Enumerable.Range(0, plan.Items).Select(i => plan.Item(i, 40)),
+                    Is.EqualTo(new[] { (0, 0, 40), (1, 0, 40), (2, 0, 24), (2, 24, 40) }));
+        // resnet_l3 at batch 8: 392 tiles, 13 one-panel blocks, the last one in halves; on one thread nothing is cut.
+        var l3 = Winograd.Plan.For(threads: 2, tiles: 392, ci: 256, co: 256);
+        Assert.That((l3.Blocks, l3.Tail, l3.TailPer, l3.Items), Is.EqualTo((13, 1, 128, 14)));
+        Assert.That(Winograd.Plan.For(threads: 1, tiles: 392, ci: 256, co: 256).Items, Is.EqualTo(13));
     }
 
     [Test]

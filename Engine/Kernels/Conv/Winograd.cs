@@ -15,8 +15,10 @@
 //   1. transforms its tiles' patches into V[ξ][panel][ci][32] (its own buffer; 32 tiles per panel: the GEMM's B panels)
 //   2. per block of up to 64 output channels: for each ξ, the micro-kernel (Kernels/Gemm, 8 x 32) multiplies the A panels
 //      of U_ξ by its V_ξ panels into M[ξ][co][tiles]; then the output transform writes the 2x2 tiles into y (NCHW).
-// U[co/8][ξ][ci][8] (A panels, zero rows past Co) is computed once per call, shared by the items. V and M stay in the
-// item's core (L2): on this VM data written by one core and read by the other costs more than the arithmetic it saves.
+// U[co/8][ξ][ci][8] (A panels, zero rows past Co) is computed once per call by each thread, for itself, before its first
+// item. V, M and U stay in the core that wrote them: on this VM data written by one core and read by the other costs more
+// than the arithmetic it saves. Items go to the threads through a shared counter, whole blocks first and then the last
+// blocks cut by output channels where the blocks do not divide evenly among the threads (Plan).
 // The result does not depend on the thread count: each output is one item's fixed-order sum.
 // Few tiles with many channels (resnet_l4: 128 tiles of 512 channels; FewTiles) turn that around: U (16/9 the weights,
 // 16 MB there) written out and streamed once per tile block cost more than the 2.25x it saves. There V is built first for
@@ -93,17 +95,50 @@ internal static class Winograd
             return;
         }
         int mPanels = (outChannels + MR - 1) / MR;
-        var u = Scratch.Get(ref t_u, checked((int)(16 * mPanels * XiStride(ci * MR))));
+        int uLen = checked((int)(16 * mPanels * XiStride(ci * MR)));
         var plan = Plan.For(device.Threads, tiles, ci, outChannels);
-        fixed (float* w0 = w, u0 = u, x0 = x, y0 = y, b0 = bias)
+        fixed (float* w0 = w, x0 = x, y0 = y, b0 = bias)
         {
-            var wt = new WeightBody(w0, strideO, strideI, flipTaps, outChannels, ci, u0);
-            if ((long)mPanels * ci >= 1024 && device.Threads > 1) device.ParallelFor(mPanels, wt);
-            else for (int i = 0; i < mPanels; i++) wt.Invoke(i);
-            var body = new TileBody(g, u0, x0 + (long)firstImage * ci * g.Height * g.Width, y0 + (long)firstImage * outChannels * oh * ow,
-                                    b0, outChannels, tiles, plan);
-            if (plan.Items > 1) device.ParallelFor(plan.Items, body);
-            else body.Invoke(0);
+            float* xs = x0 + (long)firstImage * ci * g.Height * g.Width, ys = y0 + (long)firstImage * outChannels * oh * ow;
+            if (plan.Items > 1 && device.Threads > 1)
+            {
+                // Each thread builds all of U itself and then takes items from a shared counter: every item reads all of
+                // U, and read from the cache of the core that wrote it, U cost more than building it twice (resnet_l3,
+                // 2 threads: U, 4 MB, written half by each core, 0.45 ms a call; built by each for itself, 0.2).
+                int next = 0;
+                device.ParallelFor(device.Threads, new WorkerBody(new WeightBody(w0, strideO, strideI, flipTaps, outChannels, ci, null),
+                                                                  mPanels, uLen, new TileBody(g, null, xs, ys, b0, outChannels, tiles, plan), &next));
+                return;
+            }
+            var u = Scratch.Get(ref t_u, uLen);
+            fixed (float* u0 = u)
+            {
+                var wt = new WeightBody(w0, strideO, strideI, flipTaps, outChannels, ci, u0);
+                if ((long)mPanels * ci >= 1024 && device.Threads > 1) device.ParallelFor(mPanels, wt);
+                else for (int i = 0; i < mPanels; i++) wt.Invoke(i);
+                var body = new TileBody(g, u0, xs, ys, b0, outChannels, tiles, plan);
+                for (int i = 0; i < plan.Items; i++) body.Invoke(i);
+            }
+        }
+    }
+
+    // One thread of the multi-threaded forward: once it has an item, it builds U into its own buffer (t_u), runs that item
+    // and then every further item the shared counter hands it. A thread that finds no item left builds nothing (a nested
+    // ParallelFor runs its items one after another on one thread: the first takes them all).
+    private readonly unsafe struct WorkerBody(WeightBody weights, int mPanels, int uLen, TileBody tiles, int* next) : IParallelBody
+    {
+        public void Invoke(int worker)
+        {
+            int items = tiles.Plan.Items, item = Interlocked.Increment(ref *next) - 1;
+            if (item >= items) return;
+            var u = Scratch.Get(ref t_u, uLen);
+            fixed (float* u0 = u)
+            {
+                var wt = weights with { U = u0 };
+                for (int mp = 0; mp < mPanels; mp++) wt.Invoke(mp);
+                var body = tiles with { U = u0 };
+                for (; item < items; item = Interlocked.Increment(ref *next) - 1) body.Invoke(item);
+            }
         }
     }
 
@@ -195,10 +230,27 @@ internal static class Winograd
     /// <summary>
     /// How the tiles are cut: blocks of Nb tiles (a multiple of 32, V of a block ≤ about 512 KiB) x KSplit ranges of output
     /// channels, enough items for every thread to get the same number of them where the blocks alone do not divide evenly.
+    /// With many blocks that do not divide evenly, the last Tail blocks are each cut into TailSplit ranges of TailPer output
+    /// channels instead (resnet_l3: 13 one-panel blocks on 2 threads, 12 whole and the last in halves: 6.5 blocks a thread
+    /// instead of 7). Items run whole blocks first, then the cut ones.
     /// </summary>
-    internal readonly record struct Plan(int Nb, int Blocks, int KSplit, int KPer)
+    internal readonly record struct Plan(int Nb, int Blocks, int KSplit, int KPer, int Tail = 0, int TailSplit = 1, int TailPer = 0)
     {
-        public int Items => Blocks * KSplit;
+        /// <summary>The number of items.</summary>
+        public int Items => (Blocks - Tail) * KSplit + Tail * TailSplit;
+
+        /// <summary>Item <paramref name="item"/>: its block of tiles and its output channels [K0, K1) of <paramref name="co"/>.</summary>
+        public (int Block, int K0, int K1) Item(int item, int co)
+        {
+            int whole = (Blocks - Tail) * KSplit;
+            if (item < whole)
+            {
+                int ks = item % KSplit;
+                return (item / KSplit, ks * KPer, Math.Min(co, (ks + 1) * KPer));
+            }
+            int j = item - whole, kt = j % TailSplit;
+            return (Blocks - Tail + j / TailSplit, kt * TailPer, Math.Min(co, (kt + 1) * TailPer));
+        }
 
         public static Plan For(int threads, long tiles, int ci, int co)
         {
@@ -210,9 +262,16 @@ internal static class Winograd
             int per = (int)((panels + blocksWanted - 1) / blocksWanted);
             int blocks = (int)((panels + per - 1) / per);
             int kSplit = 1;
-            // Few, uneven blocks (resnet_l3: 13 panels on 2 threads): split the output channels too.
+            // Few, uneven blocks (7 on 2 threads): split the output channels of all of them.
             if (threads > 1 && blocks % threads != 0 && blocks < 4 * threads && co >= 2 * KB) kSplit = 2;
             int kPer = (co / kSplit + MR - 1) / MR * MR;
+            // Many uneven blocks: cut only the last blocks % threads of them, into one range of output channels per thread.
+            if (kSplit == 1 && threads > 1 && blocks % threads != 0 && co >= 2 * MR * threads)
+            {
+                int tailPer = (co + threads - 1) / threads;
+                tailPer = (tailPer + MR - 1) / MR * MR;
+                return new Plan(per * Lanes, blocks, 1, kPer, blocks % threads, (co + tailPer - 1) / tailPer, tailPer);
+            }
             return new Plan(per * Lanes, blocks, kSplit, kPer);
         }
     }
@@ -221,6 +280,8 @@ internal static class Winograd
     private readonly unsafe struct WeightBody(float* w, int strideO, int strideI, bool flip, int co, int ci, float* u)
         : IParallelBody
     {
+        public float* U { get => u; init => u = value; }
+
         public void Invoke(int mp)
         {
             long uPer = XiStride(ci * MR);
@@ -288,13 +349,17 @@ internal static class Winograd
         dst[3 * stride] = s;
     }
 
+    // Item of the plan: its tiles' V, then per KB output channels the 16 products M_ξ and the output transform. U: all of U
+    // (null until a WorkerBody sets its own).
     private readonly unsafe struct TileBody(ConvGeometry g, float* u, float* x, float* y, float* bias, int co, long tiles, Plan plan) : IParallelBody
     {
+        public Plan Plan => plan;
+        public float* U { get => u; init => u = value; }
+
         public void Invoke(int item)
         {
-            int block = item / plan.KSplit, ks = item % plan.KSplit;
+            var (block, k0, k1) = plan.Item(item, co);
             long t0 = (long)block * plan.Nb, t1 = Math.Min(tiles, t0 + plan.Nb);
-            int k0 = ks * plan.KPer, k1 = Math.Min(co, k0 + plan.KPer);
             if (t0 >= t1 || k0 >= k1) return;
             int nt = (int)(t1 - t0), panels = (nt + Lanes - 1) / Lanes, ci = g.Channels;
             int ldm = panels * Lanes;
