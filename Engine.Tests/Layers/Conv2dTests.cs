@@ -139,12 +139,7 @@ public class Conv2dTests
         foreach (bool imageParallel in new[] { false, true })
         {
             var conv = new Conv2d(cin, cout, k, 1, pad, device: dev, seed: 5) { ChunkColumns = 3 * hw * hw, ImageParallelChunks = imageParallel };
-            var x = Tensor.FromArray(dev, xData, n, cin, hw, hw);
-            var y = conv.Forward(x);
-            var dY = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(8), y.Length), y.Shape);
-            conv.Backward(dY);
-            var dX = conv.Backward(dY);
-            results.Add((y.ToArray(), dX.ToArray(), conv.Weight.Grad.ToArray(), conv.Bias!.Grad.ToArray()));
+            results.Add(ForwardBackward(conv, dev, xData, [n, cin, hw, hw], dySeed: 8, backwards: 2));
         }
         Assert.That(results[1].Y, Is.EqualTo(results[0].Y), "y");
         Assert.That(results[1].DX, Is.EqualTo(results[0].DX), "dX");
@@ -153,6 +148,18 @@ public class Conv2dTests
         var direct = new Conv2d(cin, cout, k, 1, pad, device: ReferenceDevice.Instance, seed: 5);
         var yRef = direct.Forward(Tensor.FromArray(ReferenceDevice.Instance, xData, n, cin, hw, hw)).ToArray();
         TestUtil.AssertClose(results[1].Y, yRef, 1e-4, 1e-5, "y against the reference device");
+    }
+
+    // y, dX, dW and dB of one Forward and `backwards` Backward calls (dW and dB then accumulate that many passes) of conv
+    // on x, with dY drawn from dySeed.
+    private static (float[] Y, float[] DX, float[] DW, float[] DB) ForwardBackward(Conv2d conv, IDevice dev, float[] xData, int[] xShape,
+                                                                                   int dySeed, int backwards = 1)
+    {
+        var y = conv.Forward(Tensor.FromArray(dev, xData, xShape));
+        var dY = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(dySeed), y.Length), y.Shape);
+        Tensor dX = null!;
+        for (int i = 0; i < backwards; i++) dX = conv.Backward(dY);
+        return (y.ToArray(), dX.ToArray(), conv.Weight.Grad.ToArray(), conv.Bias!.Grad.ToArray());
     }
 
     [TestCase(1, 28, TestName = "OwnChunk_1x1_stride1")]
@@ -173,11 +180,7 @@ public class Conv2dTests
             var g = new ConvGeometry(cin, hw, hw, 1, 1, stride, stride, 0, 0, 1, 1);
             Assert.That(g.ColCols, Is.EqualTo(784));
             Assert.That(conv.ImagesPerChunk(n, g), own == int.MaxValue ? Is.GreaterThan(1) : Is.EqualTo(1), $"images per chunk, OwnChunkColumns {own}");
-            var x = Tensor.FromArray(dev, xData, n, cin, hw, hw);
-            var y = conv.Forward(x);
-            var dY = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(42), y.Length), y.Shape);
-            var dX = conv.Backward(dY);
-            results.Add((y.ToArray(), dX.ToArray(), conv.Weight.Grad.ToArray(), conv.Bias!.Grad.ToArray()));
+            results.Add(ForwardBackward(conv, dev, xData, [n, cin, hw, hw], dySeed: 42));
         }
         Assert.That(results[0].Y, Is.EqualTo(results[1].Y), "y");
         Assert.That(results[0].DX, Is.EqualTo(results[1].DX), "dX");
