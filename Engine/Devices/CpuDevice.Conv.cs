@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using ConvEngine.Kernels.Gemm;
+using ConvEngine.Kernels.Simd;
 using ConvEngine.Reference;
 
 namespace ConvEngine;
@@ -120,9 +121,6 @@ public sealed partial class CpuDevice
     /// <summary>Item i = (b, c) of Col2ImDisjoint: plane c of image b, row by row.</summary>
     private readonly struct Col2ImDisjointBody(float[] cs, ConvGeometry g, float[] xs, int xBase, int per, int images) : IParallelBody
     {
-        private static readonly Vector512<int> InterLo = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        private static readonly Vector512<int> InterHi = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-
         public unsafe void Invoke(int i)
         {
             int b = i / g.Channels, c = i % g.Channels, h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
@@ -147,13 +145,13 @@ public sealed partial class CpuDevice
                         for (; x + 32 <= hiW; x += 32, src += 16)
                         {
                             var v = Vector512.Load(src);
-                            Avx512F.PermuteVar16x32x2(v, InterLo, zero).Store(dst + x);
-                            Avx512F.PermuteVar16x32x2(v, InterHi, zero).Store(dst + x + 16);
+                            Avx512F.PermuteVar16x32x2(v, Lanes512.InterLo, zero).Store(dst + x);
+                            Avx512F.PermuteVar16x32x2(v, Lanes512.InterHi, zero).Store(dst + x + 16);
                         }
                         if (x + 16 <= hiW)
                         {
                             var v = Vector256.Load(src).ToVector512Unsafe();   // 8 sources: the upper lanes are not used
-                            Avx512F.PermuteVar16x32x2(v, InterLo, zero).Store(dst + x);
+                            Avx512F.PermuteVar16x32x2(v, Lanes512.InterLo, zero).Store(dst + x);
                             x += 16; src += 8;
                         }
                     }

@@ -26,6 +26,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using ConvEngine.Kernels.Simd;
 
 namespace ConvEngine.Kernels.Conv;
 
@@ -279,15 +280,13 @@ internal static class DirectConv
         }
     }
 
-    private static readonly Vector512<int> LaneIndex = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-
     // dst[0, count) = src[0, count), 16 at a time, the last group through a masked store (count ≤ NR).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void CopyRun(float* src, float* dst, int count)
     {
         int e = 0;
         for (; e + 16 <= count; e += 16) Vector512.Load(src + e).Store(dst + e);
-        if (e < count) Avx512F.MaskStore(dst + e, Vector512.LessThan(LaneIndex, Vector512.Create(count - e)).AsSingle(), Vector512.Load(src + e));
+        if (e < count) Avx512F.MaskStore(dst + e, Lanes512.First(count - e), Vector512.Load(src + e));
     }
 
     // dst[0, count) = src[0, count) + b, as above.
@@ -296,7 +295,7 @@ internal static class DirectConv
     {
         int e = 0;
         for (; e + 16 <= count; e += 16) (Vector512.Load(src + e) + b).Store(dst + e);
-        if (e < count) Avx512F.MaskStore(dst + e, Vector512.LessThan(LaneIndex, Vector512.Create(count - e)).AsSingle(), Vector512.Load(src + e) + b);
+        if (e < count) Avx512F.MaskStore(dst + e, Lanes512.First(count - e), Vector512.Load(src + e) + b);
     }
 
     // The 8 x 48 register tile: t[r][j] = Σ_p a[p][r] · xq[off[p] + j], 24 zmm accumulators, 3 B loads and 8 broadcasts per p.

@@ -32,6 +32,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using ConvEngine.Kernels.Gemm;
+using ConvEngine.Kernels.Simd;
 
 namespace ConvEngine.Kernels.Conv;
 
@@ -401,17 +402,12 @@ internal static class Winograd
     /// <summary>Width of one padded input row buffer: the 2·tW + 2 columns of a tile row, rounded up so 16-tile groups read whole vectors.</summary>
     private static int RowWidth(int tw) => 2 * tw + 48;
 
-    private static readonly Vector512<int> Evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    private static readonly Vector512<int> Odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    private static readonly Vector512<int> InterLo = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    private static readonly Vector512<int> InterHi = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    private static readonly Vector512<int> LaneIndex = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void StoreFirst(Vector512<float> v, float* p, int count)
     {
         if (count >= 16) v.Store(p);
-        else if (count > 0) Avx512F.MaskStore(p, Vector512.LessThan(LaneIndex, Vector512.Create(count)).AsSingle(), v);
+        else if (count > 0) Avx512F.MaskStore(p, Lanes512.First(count), v);
     }
 
     // V[ξ][p][c][lane] for the tiles [t0, t1): tile t0 + lanes·p + lane (panels of 32 for the forward GEMM's B; one panel
@@ -458,7 +454,7 @@ internal static class Winograd
                     {
                         float* d2 = v + ((long)(p + 1) * c + ch) * lanes;
                         // Shift the lanes down by `first` so lane `first` lands at lane 0 of the next panel.
-                        var shift = LaneIndex + Vector512.Create(first);
+                        var shift = Lanes512.Index + Vector512.Create(first);
                         Store16(d2, vPer, count - first,
                                 Sh(r0, shift), Sh(r1, shift), Sh(r2, shift), Sh(r3, shift), Sh(r4, shift), Sh(r5, shift), Sh(r6, shift), Sh(r7, shift),
                                 Sh(r8, shift), Sh(r9, shift), Sh(r10, shift), Sh(r11, shift), Sh(r12, shift), Sh(r13, shift), Sh(r14, shift), Sh(r15, shift));
@@ -511,10 +507,10 @@ internal static class Winograd
         var hi = Vector512.Load(row + 16);
         var lo2 = Vector512.Load(row + 2);
         var hi2 = Vector512.Load(row + 18);
-        var d0 = Avx512F.PermuteVar16x32x2(lo, Evens, hi);
-        var d1 = Avx512F.PermuteVar16x32x2(lo, Odds, hi);
-        var d2 = Avx512F.PermuteVar16x32x2(lo2, Evens, hi2);
-        var d3 = Avx512F.PermuteVar16x32x2(lo2, Odds, hi2);
+        var d0 = Avx512F.PermuteVar16x32x2(lo, Lanes512.Evens, hi);
+        var d1 = Avx512F.PermuteVar16x32x2(lo, Lanes512.Odds, hi);
+        var d2 = Avx512F.PermuteVar16x32x2(lo2, Lanes512.Evens, hi2);
+        var d3 = Avx512F.PermuteVar16x32x2(lo2, Lanes512.Odds, hi2);
         o0 = d0 - d2; o1 = d1 + d2; o2 = d2 - d1; o3 = d1 - d3;
     }
 
@@ -553,13 +549,13 @@ internal static class Winograd
                     if (biased) { y00 += b; y01 += b; y10 += b; y11 += b; }
                     int cols = Math.Min(2 * (j1 - j), ow - 2 * j);   // output columns of this group on the row
                     float* d = yr + 2 * j;
-                    var lo = Avx512F.PermuteVar16x32x2(y00, InterLo, y01);
-                    var hi = Avx512F.PermuteVar16x32x2(y00, InterHi, y01);
+                    var lo = Avx512F.PermuteVar16x32x2(y00, Lanes512.InterLo, y01);
+                    var hi = Avx512F.PermuteVar16x32x2(y00, Lanes512.InterHi, y01);
                     StoreFirst(lo, d, cols); StoreFirst(hi, d + 16, cols - 16);
                     if (secondRow)
                     {
-                        lo = Avx512F.PermuteVar16x32x2(y10, InterLo, y11);
-                        hi = Avx512F.PermuteVar16x32x2(y10, InterHi, y11);
+                        lo = Avx512F.PermuteVar16x32x2(y10, Lanes512.InterLo, y11);
+                        hi = Avx512F.PermuteVar16x32x2(y10, Lanes512.InterHi, y11);
                         StoreFirst(lo, d + ow, cols); StoreFirst(hi, d + ow + 16, cols - 16);
                     }
                 }

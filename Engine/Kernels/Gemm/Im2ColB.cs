@@ -88,7 +88,7 @@ internal static class Im2ColRuns
         int j = 0;
         if (Avx512F.IsSupported)
         {
-            var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            var even = Simd.Lanes512.Evens;
             for (; j + 17 <= n; j += 16)
                 Avx512F.PermuteVar16x32x2(Vector512.Load(src + 2 * j), even, Vector512.Load(src + 2 * j + 16)).Store(dst + j);
             if (j + 9 <= n)
