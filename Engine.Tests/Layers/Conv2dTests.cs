@@ -250,6 +250,43 @@ public class Conv2dTests
         }
     }
 
+    public static IEnumerable<TestCaseData> ScatterDxConfigs()
+    {
+        // "Valid" and wide-padded convolutions, where the scatter form costs fewer products than the gather form (LeNet's
+        // second convolution, through the direct kernel) or dcol = Wᵀ·dY plus col2im (fewer than 4 input channels: LeNet's
+        // first, a 7x7 on 3 channels); and a 3x3 "same" layer, where it does not.
+        yield return new TestCaseData(new Config(4, 6, 14, 14, 16, (5, 5), (1, 1), (0, 0), (1, 1), 1, PaddingMode.Zeros), true).SetName("ScatterDx_lenet_c2");
+        yield return new TestCaseData(new Config(3, 1, 28, 28, 6, (5, 5), (1, 1), (2, 2), (1, 1), 1, PaddingMode.Zeros), true).SetName("ScatterDx_lenet_c1");
+        yield return new TestCaseData(new Config(2, 3, 16, 16, 8, (7, 7), (1, 1), (0, 0), (1, 1), 1, PaddingMode.Zeros), true).SetName("ScatterDx_7x7_cin3");
+        yield return new TestCaseData(new Config(2, 8, 9, 9, 8, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros), false).SetName("ScatterDx_3x3_same_not_taken");
+    }
+
+    [TestCaseSource(nameof(ScatterDxConfigs))]
+    [Category("Simd")] // also in the CI passes without AVX-512 and without intrinsics, where the kernel does not apply
+    public void ScatterDxIsTakenWhereItCostsLessAndMatchesTheOtherPathsAndTheReference(Config c, bool taken)
+    {
+        var rng = new Random(43);
+        var xData = TestUtil.RandomArray(rng, c.N * c.Cin * c.H * c.W);
+        var results = new List<(float[] DX, float[] DW)>();
+        foreach (var dev in new IDevice[] { new CpuDevice(2), new CpuDevice(2), ReferenceDevice.Instance })
+        {
+            var conv = c.Build(seed: 8, dev);
+            conv.ScatterDxKernel = results.Count == 0;   // first: scatter form where it pays, second: never
+            var g = new ConvGeometry(c.Cin, c.H, c.W, c.K.H, c.K.W, 1, 1, c.P.H, c.P.W, 1, 1);
+            if (results.Count < 2)
+                Assert.That(conv.ScatterDxFor(g, c.N), Is.EqualTo(results.Count == 0 && taken && ConvEngine.Kernels.Conv.ScatterDx.IsSupported), $"scatter form chosen: {c}");
+            var y = conv.Forward(Tensor.FromArray(dev, xData, c.N, c.Cin, c.H, c.W));
+            var dX = conv.Backward(Tensor.FromArray(dev, TestUtil.RandomArray(new Random(14), y.Length), y.Shape));
+            results.Add((dX.ToArray(), conv.Weight.Grad.ToArray()));
+        }
+        for (int i = 0; i < 2; i++)
+        {
+            string which = i == 0 ? "scatter" : "other";
+            TestUtil.AssertClose(results[i].DX, results[2].DX, 1e-4, 1e-5, $"dX ({which}) {c}");
+            TestUtil.AssertClose(results[i].DW, results[2].DW, 1e-4, 1e-5, $"dW ({which}) {c}");
+        }
+    }
+
     public static IEnumerable<TestCaseData> GradConfigs()
     {
         yield return new TestCaseData(new Config(2, 3, 6, 5, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Grad_3x3_pad1");
@@ -262,6 +299,8 @@ public class Conv2dTests
         yield return new TestCaseData(new Config(2, 2, 4, 5, 3, (2, 3), (2, 1), (2, 2), (1, 1), 1, PaddingMode.Replicate)).SetName("Grad_replicate");
         yield return new TestCaseData(new Config(3, 4, 4, 3, 2, (1, 1), (1, 1), (0, 0), (1, 1), 2, PaddingMode.Zeros)).SetName("Grad_1x1_direct_groups");
         yield return new TestCaseData(new Config(2, 3, 5, 5, 2, (3, 3), (2, 2), (1, 1), (1, 1), 1, PaddingMode.Zeros, Bias: false)).SetName("Grad_nobias");
+        // "Valid" 5x5 on 2 channels: dX in scatter form (Kernels/Conv/ScatterDx.cs) on AVX-512.
+        yield return new TestCaseData(new Config(2, 2, 7, 8, 3, (5, 5), (1, 1), (0, 0), (1, 1), 1, PaddingMode.Zeros)).SetName("Grad_valid_5x5_scatter_dx");
     }
 
     [TestCaseSource(nameof(GradConfigs))]

@@ -64,6 +64,27 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
+    /// Scatter-form input gradient (Kernels/Conv/ScatterDx.cs) of the stride-1 convolution <paramref name="g"/>:
+    /// dX[firstImage + i] (C, H, W) = Σ over the taps of w (outChannels, C·KH·KW) times dY[firstImage + i]
+    /// (outChannels, OH, OW), overwriting dX, for the <paramref name="images"/> images of the NCHW batches. Requires
+    /// <c>ScatterDx.Applies(g)</c>.
+    /// </summary>
+    internal void ConvDataGradScatter(Tensor w, int outChannels, Tensor dY, int firstImage, int images, in ConvGeometry g, Tensor dX)
+    {
+        if (!Kernels.Conv.ScatterDx.Applies(g))
+            throw new ArgumentException($"The scatter-form dX needs AVX-512, stride 1, dilation 1 and a non-empty input and output; got {g}.", nameof(g));
+        ArgumentOutOfRangeException.ThrowIfNegative(outChannels);
+        ArgumentOutOfRangeException.ThrowIfNegative(firstImage);
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
+        int per = g.Channels * g.Height * g.Width;
+        NeedLength(dX, (long)(firstImage + images) * per, nameof(dX));
+        NeedLength(dY, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, nameof(dY));
+        NeedElements(w, (long)outChannels * g.ColRows, nameof(w));
+        if (images == 0 || per == 0) return;
+        Kernels.Conv.ScatterDx.DataGrad(this, A(w), outChannels, A(dY), firstImage, images, g, A(dX));
+    }
+
+    /// <summary>
     /// Direct weight gradient (Kernels/Conv/DirectConv.cs): dW (outChannels, C·KH·KW) at <paramref name="dwOffset"/> =
     /// beta·dW + Σ over the images of dY ⊗ im2col(x), with dY and x NCHW batches. Requires <c>DirectConv.Applies(g)</c>.
     /// </summary>

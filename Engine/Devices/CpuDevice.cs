@@ -20,6 +20,12 @@ public sealed partial class CpuDevice : HostDevice
     /// <summary>The number of threads kernels may use.</summary>
     public int Threads { get; }
 
+    /// <summary>
+    /// Whether a ParallelFor called now would have more than this thread to run on: more than one thread, and the worker
+    /// pool not busy (inside a pool job, such as one chunk of Conv2d's image-parallel mode, a nested loop runs inline).
+    /// </summary>
+    internal bool CanRunParallel => Threads > 1 && !WorkerPool.Shared.IsBusy;
+
     /// <inheritdoc/>
     public override string Name => $"cpu({Threads} threads)";
 

@@ -39,6 +39,12 @@ internal sealed class WorkerPool
     public int Workers => _wake.Length;
 
     /// <summary>
+    /// Whether a job is running (this thread's or another's): a ParallelFor called now would run on the calling thread
+    /// alone. A hint for kernels that would otherwise split work only to have threads to give it to.
+    /// </summary>
+    public bool IsBusy => Volatile.Read(ref _busy) != 0;
+
+    /// <summary>
     /// Runs body(0..count-1) on the calling thread and up to <paramref name="threads"/> − 1 workers, returning when all
     /// items are done (rethrowing the first exception a body threw). Returns false, having run nothing, when the pool is busy.
     /// </summary>

@@ -276,11 +276,13 @@ public sealed class Conv2d : Module
             }
         }
         var gT = !winogradDx && implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, implicitCpu) : (ConvGeometry?)null;
+        bool scatterDx = !winogradDx && UsesScatterDx(implicitCpu, g, gT);
+        if (scatterDx) gT = null;
         // The direct kernel takes W' written out; the GEMM reads it flipped straight from W (BlockedGemm.GemmIm2Col).
         Tensor? wT = gT is { } gtw && UsesDirectKernel(implicitCpu, gtw) ? FlippedWeight() : null;
         // col2im accumulates, so dX is cleared first; the other paths, and a 1x1 kernel's col2im on the CPU (its taps never
         // overlap: Col2ImDisjoint writes every element once, zeros included), overwrite dX.
-        if (!direct && gT is null && !winogradDx && !DisjointCol2Im(implicitCpu)) Device.Fill(dXp, 0f);
+        if (!direct && gT is null && !winogradDx && !scatterDx && !DisjointCol2Im(implicitCpu)) Device.Fill(dXp, 0f);
         int chunks = n == 0 || winogradDw ? 0 : (n + nb - 1) / nb;
         if (ImageParallel(chunks, g) is { } cpu)
         {
@@ -288,14 +290,14 @@ public sealed class Conv2d : Module
             // afterwards, so the result does not depend on which thread ran which chunk.
             int wLen = Weight.Value.Length;
             var partials = Scratch(ref _dwPartials, chunks * wLen);
-            cpu.ParallelFor(chunks, new ChunkBody(this, new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, partials, winogradDx), forward: false));
+            cpu.ParallelFor(chunks, new ChunkBody(this, new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, partials, winogradDx, scatterDx), forward: false));
             var grad = Weight.Grad.AsSpan();
             var part = partials.AsSpan();
             for (int i = 0; i < chunks; i++) System.Numerics.Tensors.TensorPrimitives.Add(grad, part.Slice(i * wLen, wLen), grad);
         }
         else
         {
-            var plan = new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, SkipDx: winogradDx);
+            var plan = new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, SkipDx: winogradDx, ScatterDx: scatterDx);
             for (int i = 0; i < chunks; i++) BackwardChunk(plan, i);
         }
         if (Bias is not null) Device.ChannelDot(dY, null, n, OutChannels, cols, Bias.Grad, accumulate: true);
@@ -306,9 +308,10 @@ public sealed class Conv2d : Module
     // What the chunks of one Forward or Backward share. Forward: X = the (padded) input, Y = y. Backward: X = the (padded)
     // input, Y = dY, DX = dX (padded), GT the stride-1 dX convolution when it applies (WT: its W' written out, for the direct
     // kernel; the GEMM reads W flipped), DW the per-chunk dW partials of the image-parallel mode (null: accumulate straight
-    // into Weight.Grad), SkipDx: dX is already computed (the Winograd dX of few tiles), the chunks compute dW only.
+    // into Weight.Grad), SkipDx: dX is already computed (the Winograd dX of few tiles), the chunks compute dW only;
+    // ScatterDx: the chunks compute dX in scatter form (Kernels/Conv/ScatterDx.cs).
     private readonly record struct Plan(Tensor X, Tensor Y, ConvGeometry G, ConvGeometry? GT, Tensor? WT, int N, int Nb, bool Direct,
-                                        CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null, bool SkipDx = false);
+                                        CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null, bool SkipDx = false, bool ScatterDx = false);
 
     /// <summary>Runs chunk <c>item</c> of a Forward or Backward on a pool thread (image-parallel mode).</summary>
     private readonly struct ChunkBody(Conv2d conv, Plan plan, bool forward) : IParallelBody
@@ -367,6 +370,38 @@ public sealed class Conv2d : Module
         DirectKernel && cpu is not null && Groups == 1 && g.ColRows <= Kernels.Conv.DirectConv.PreferredMaxK && Kernels.Conv.DirectConv.Applies(g)
         && (g.StrideH == 1 && g.StrideW == 1 || 2L * OutChannels * g.KernelH * g.KernelW >= 1024L * g.StrideH * g.StrideW)
         && Kernels.Conv.DirectConv.ColumnEfficiency(g) >= 0.6;
+
+    /// <summary>Whether the CPU backward may compute dX in scatter form (Kernels/Conv/ScatterDx.cs) where it costs less.</summary>
+    internal bool ScatterDxKernel { get; set; } = true;
+
+    // dX in scatter form: CPU (not the 1x1 copy-free path), one group, stride 1, dilation 1, AVX-512, where it costs fewer
+    // multiply-adds than the path dX would take otherwise:
+    // - the gather form through the direct kernel (gT): DirectConv.Cost. A "valid" convolution's dY is padded by K − 1 all
+    //   round there (LeNet's second convolution: 0.42 M against 0.92 M per image; backward 0.49 -> 0.31 ms, 2 threads);
+    //   "same" padding wastes little and the gather form wins;
+    // - the gather form through the implicit GEMM (gT with a large K): every product of the padded dY, Cin·Cout·KH·KW·H·W;
+    // - dcol = Wᵀ·dY and col2im (no gT: fewer than 4 input channels): a GEMM with the short inner dimension Cout, then
+    //   col2im reads and adds every dcol element: charged 3·Cout/2 + 32 per dcol element, fitted to backward times with
+    //   either path forced (2 threads, 64 images): 3 -> 64 channels 3x3 "same" at 32x32 3.33-3.38 ms against 3.16-3.28
+    //   scattered, 1 -> 32 at 28x28 0.73-0.76 against 0.64-0.68, 3 -> 16 at 32x32 1.00-1.09 against 0.73-0.87, LeNet's first
+    //   convolution (1 -> 6, 5x5) 0.57 against 0.26-0.29.
+    private bool UsesScatterDx(CpuDevice? cpu, in ConvGeometry g, ConvGeometry? gT)
+    {
+        if (!ScatterDxKernel || cpu is null || Groups != 1 || IsDirect(g) || !Kernels.Conv.ScatterDx.Applies(g)) return false;
+        long other = gT is { } t
+            ? UsesDirectKernel(cpu, t) ? Kernels.Conv.DirectConv.Cost(t, InChannels) : (long)InChannels * t.ColRows * t.ColCols
+            : (long)g.ColRows * g.ColCols * (3L * OutChannels / 2 + 32);
+        return Kernels.Conv.ScatterDx.Cost(g, OutChannels) < other;
+    }
+
+    /// <summary>Tests: whether a backward over <paramref name="g"/> (the geometry Forward builds) for <paramref name="n"/> images computes dX in scatter form.</summary>
+    internal bool ScatterDxFor(in ConvGeometry g, int n)
+    {
+        var cpu = IsDirect(g) && ImagesPerChunk(n, g) == 1 ? null : Device as CpuDevice;
+        bool winogradDx = UsesWinograd(g, n, OutChannels) is not null && DxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is not null;
+        var gT = !winogradDx && cpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, cpu) : null;
+        return !winogradDx && UsesScatterDx(cpu, g, gT);
+    }
 
     /// <summary>Whether convolutions on the CPU use the Winograd kernel (Kernels/Conv/Winograd.cs) where it applies and pays.</summary>
     internal bool WinogradKernel { get; set; } = true;
@@ -432,10 +467,10 @@ public sealed class Conv2d : Module
         bool directDx = p.GT is { } gtx && UsesDirectKernel(p.ImplicitCpu, gtx);
         // The direct kernels read dY in NCHW; the GEMMs want dY of the chunk as (Cout, bn·cols): the NCHW slice itself for
         // one image, swapped for several. Scratch is fetched only for the paths that use it.
-        bool swapDy = bn > 1 && !(directDw && directDx);
+        bool swapDy = bn > 1 && !(directDw && (directDx || p.ScatterDx));
         var ws = ConvWorkspace.For(Device);   // this thread's scratch
         var col = p.Direct || p.ImplicitCpu is not null ? null : ws.Col((long)g.ColRows * p.Nb * cols);
-        var dcol = p.Direct || p.GT is not null || p.SkipDx ? null : ws.DCol((long)g.ColRows * p.Nb * cols);
+        var dcol = p.Direct || p.GT is not null || p.SkipDx || p.ScatterDx ? null : ws.DCol((long)g.ColRows * p.Nb * cols);
         var dyc = swapDy ? ws.Out((long)OutChannels * p.Nb * cols) : null;
         var dxc = p.GT is null || directDx || p.Nb == 1 ? null : ws.DCol((long)imageLen * p.Nb);
         var (dw, dwBase, dwBeta) = p.DW is { } part ? (part, i * Weight.Value.Length, 0f) : (Weight.Grad, 0, 1f);
@@ -462,6 +497,10 @@ public sealed class Conv2d : Module
             if (directDx)
             {
                 if (grp == 0) p.ImplicitCpu!.ConvDirect(p.WT!, InChannels, dY, b0, bn, p.GT!.Value, dXp);   // straight into NCHW dX
+            }
+            else if (p.ScatterDx)
+            {
+                if (grp == 0) p.ImplicitCpu!.ConvDataGradScatter(Weight.Value, OutChannels, dY, b0, bn, g, dXp);   // straight into NCHW dX
             }
             else if (p.GT is { } gt)
             {

@@ -172,4 +172,38 @@ public static class NaiveConv
             }
         return y;
     }
+
+    /// <summary>
+    /// The input gradient of a one-group zero-padded convolution in scatter form, the twin of Kernels/Conv/ScatterDx.cs:
+    /// every dY[n, co, oh, ow] goes back through each tap to the input it read, dX[n, ci, oh·s − p + kh·d, ow·s − p + kw·d]
+    /// += w[co, ci, kh, kw]·dY[n, co, oh, ow] (taps on the padding are dropped). Sums in double; returns dX as [N, C, H, W]
+    /// in a new array.
+    /// </summary>
+    public static float[] Conv2dInputGradient(ReadOnlySpan<float> dY, int n, ReadOnlySpan<float> weight, int cout, in ConvGeometry g)
+    {
+        int c = g.Channels, h = g.Height, w = g.Width, kh = g.KernelH, kw = g.KernelW, oh = g.OutH, ow = g.OutW;
+        var acc = new double[n * c * h * w];
+        for (int b = 0; b < n; b++)
+            for (int co = 0; co < cout; co++)
+                for (int i = 0; i < oh; i++)
+                    for (int j = 0; j < ow; j++)
+                    {
+                        double d = dY[((b * cout + co) * oh + i) * ow + j];
+                        for (int ci = 0; ci < c; ci++)
+                            for (int r = 0; r < kh; r++)
+                            {
+                                int ih = i * g.StrideH - g.PadH + r * g.DilationH;
+                                if ((uint)ih >= (uint)h) continue;
+                                for (int t = 0; t < kw; t++)
+                                {
+                                    int iw = j * g.StrideW - g.PadW + t * g.DilationW;
+                                    if ((uint)iw >= (uint)w) continue;
+                                    acc[((b * c + ci) * h + ih) * w + iw] += weight[((co * c + ci) * kh + r) * kw + t] * d;
+                                }
+                            }
+                    }
+        var dX = new float[acc.Length];
+        for (int e = 0; e < acc.Length; e++) dX[e] = (float)acc[e];
+        return dX;
+    }
 }

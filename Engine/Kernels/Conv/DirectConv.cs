@@ -58,6 +58,16 @@ internal static class DirectConv
         return tiles == 0 ? 0 : (double)g.OutH * g.OutW / (tiles * NR);
     }
 
+    /// <summary>
+    /// Multiply-adds per image the kernel computes for <paramref name="g"/> with <paramref name="outChannels"/> outputs:
+    /// output channels rounded up to MR, times K, times the columns of the 48-wide tiles (margins and rounding included).
+    /// </summary>
+    public static long Cost(in ConvGeometry g, int outChannels)
+    {
+        long q = (long)g.OutH * new Layout(g).Wph, tiles = (q + NR - 1) / NR;
+        return (outChannels + MR - 1) / MR * MR * (long)g.ColRows * tiles * NR;
+    }
+
     /// <summary>Whether <paramref name="g"/> is a geometry the direct kernel computes (AVX-512 present, output not empty).</summary>
     public static bool Applies(in ConvGeometry g) =>
         IsSupported && g.OutH > 0 && g.OutW > 0 && g.Channels > 0;
