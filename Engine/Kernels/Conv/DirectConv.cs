@@ -22,7 +22,8 @@
 // (24 zmm accumulators) and stores its 8 x 48 tile through a stack buffer into y's valid pixels. A is W packed once per
 // call into [Cout/8][K][8] panels. The result does not depend on the thread count: each output is one item's K-ordered sum.
 // Used by Conv2d's CPU forward (any stride), for its stride-1 dX (a convolution of dY with the flipped kernel) and, through
-// WeightGrad below, for its dW; NaiveConv is the twin.
+// WeightGrad below, for its dW; NaiveConv is the twin. Small output planes (rows of at most 12) with output channels in
+// blocks of 16 go to ChannelLanesConv where its Cost is lower: it computes no margin columns.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -83,6 +84,12 @@ internal static class DirectConv
     public static unsafe void Forward(CpuDevice device, float[] w, int outChannels, float[] x, int firstImage, int images, in ConvGeometry g, float[] y,
                                       float[]? bias = null)
     {
+        // Small output planes with 16·n output channels: the channel-lanes kernel computes no margin columns.
+        if (ChannelLanesConv.Applies(g, outChannels) && ChannelLanesConv.Cost(g, outChannels) < Cost(g, outChannels))
+        {
+            ChannelLanesConv.Forward(device, w, outChannels, x, firstImage, images, g, y, bias);
+            return;
+        }
         var L = new Layout(g);
         int oh = g.OutH, ow = g.OutW, k = g.ColRows, wph = L.Wph, imageStride = L.ImageStride;
         int mBlocks = (outChannels + MR - 1) / MR, qBlocks = (oh * wph + NR - 1) / NR;

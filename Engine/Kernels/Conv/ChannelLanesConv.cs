@@ -1,0 +1,281 @@
+// Direct convolution with the output channels in the vector lanes (AVX-512), for small output planes: a tile is two output
+// rows of OW ≤ 12 pixels, each pixel one zmm accumulator holding 16 output channels, so no lane computes a column that is
+// not an output.
+//
+// y[co][oh][ow] = b[co] + Σ_k W[co][k] · xp[c][oh + kh·dH][ow + kw·dW],   k = (c, kh, kw), stride 1
+// Shapes: W (Cout, C·KH·KW) with Cout a multiple of 16, packed once per call as Wt[Cout/16][K][16]; x (N, C, H, W), padded
+// per image into xp (C, Hp, Wp) where it has padding (read in place where not); y (N, Cout, OH, OW) overwritten.
+// For each k the tile loads Wt[k] (16 channels) once and multiplies it by 2·OW broadcast inputs, xp[off(k) + row·Wp + j]
+// with off(k) = c·Hp·Wp + kh·dH·Wp + kw·dW: 2·OW FMAs per k on 2·OW accumulators (24 zmm at OW = 12), each FMA reading
+// its input as an embedded broadcast. The tile is pixel-major in registers and channel-major in y, where a channel's
+// 2·OW pixels are contiguous: it goes through a stack buffer and a 16 x 16 register transpose (one store per channel for
+// the first 16 pixels; the rest one float at a time). Storing it a float at a time cost 15 % of LeNet's second layer.
+//
+// Why: the shifted-rows direct kernel (DirectConv) computes Wp = W + 2·pW columns for every OW outputs of a row, and
+// rounds the plane up to 48 columns: LeNet's second convolution (10x10 outputs from 14x14) computes 144 columns for 100
+// outputs there (69 %), all 100 here: its forward 207.6-210.9 -> 278.5-282.0 GFLOP/s (2 threads, alternating harness runs).
+// DirectConv.Forward hands a geometry over when Cost is below its own.
+// The sum over k is in the same order for every output, independent of the thread count. NaiveConv.Conv2dDirect is the twin.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ConvEngine.Kernels.Conv;
+
+internal static class ChannelLanesConv
+{
+    /// <summary>Output channels per tile: one zmm.</summary>
+    public const int Lanes = 16;
+
+    /// <summary>The widest output row a tile holds (two rows of it: 24 accumulators).</summary>
+    public const int MaxWidth = 12;
+
+    /// <summary>Multiply-add equivalents charged per tile for storing it through the stack and transposing it (per pixel).</summary>
+    public const int StorePerPixel = 256;
+
+    /// <summary>
+    /// Whether the kernel computes <paramref name="g"/> with <paramref name="outChannels"/> outputs: AVX-512, stride 1,
+    /// output channels a non-zero multiple of 16, output rows of 1 to 12 pixels, a non-empty input.
+    /// </summary>
+    public static bool Applies(in ConvGeometry g, int outChannels) =>
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported && g.StrideH == 1 && g.StrideW == 1
+        && outChannels > 0 && outChannels % Lanes == 0 && g.OutW >= 1 && g.OutW <= MaxWidth && g.OutH >= 1 && g.Channels > 0;
+
+    /// <summary>
+    /// Multiply-adds per image: Cout·K per output pixel (rows rounded up to pairs) plus <see cref="StorePerPixel"/> per
+    /// pixel and block of 16 channels.
+    /// </summary>
+    public static long Cost(in ConvGeometry g, int outChannels)
+    {
+        long pixels = (long)((g.OutH + 1) & ~1) * g.OutW;
+        return pixels * outChannels * g.ColRows + pixels * (outChannels / Lanes) * StorePerPixel;
+    }
+
+    [ThreadStatic] private static float[]? t_w, t_xp;
+    [ThreadStatic] private static int[]? t_off;
+
+    /// <summary>
+    /// y[firstImage + i] (outChannels, OH, OW) = w (outChannels, C·KH·KW) ⊛ x[firstImage + i] (+ bias) for i in [0, images),
+    /// overwriting y; the same contract as <see cref="DirectConv.Forward"/>. <paramref name="g"/> must satisfy <see cref="Applies"/>.
+    /// </summary>
+    public static unsafe void Forward(CpuDevice device, float[] w, int outChannels, float[] x, int firstImage, int images, in ConvGeometry g, float[] y,
+                                      float[]? bias)
+    {
+        int c = g.Channels, k = g.ColRows, hp = g.Height + 2 * g.PadH, wp = g.Width + 2 * g.PadW, blocks = outChannels / Lanes;
+        bool padded = g.PadH != 0 || g.PadW != 0;
+        // Wt[cb][p][l] = W[cb·16 + l][p].
+        var wt = Scratch.Get(ref t_w, outChannels * k);
+        for (int cb = 0; cb < blocks; cb++)
+            for (int p = 0; p < k; p++)
+                for (int l = 0; l < Lanes; l++)
+                    wt[(cb * k + p) * Lanes + l] = w[(cb * Lanes + l) * k + p];
+        var off = Scratch.Get(ref t_off, k);
+        for (int ci = 0, p = 0; ci < c; ci++)
+            for (int kh = 0; kh < g.KernelH; kh++)
+                for (int kw = 0; kw < g.KernelW; kw++)
+                    off[p++] = (ci * hp + kh * g.DilationH) * wp + kw * g.DilationW;
+        int pairs = (g.OutH + 1) / 2, imageX = c * g.Height * g.Width, imageP = c * hp * wp;
+        // Few images with threads to spare: pad them all first, then share the (image, channel block, row pair) tiles.
+        bool tiles = images < 2 * device.Threads && device.CanRunParallel;
+        float[]? xpAll = null;
+        if (padded && tiles)
+        {
+            xpAll = Scratch.Get(ref t_xp, images * imageP);
+            for (int i = 0; i < images; i++) Pad(x, (long)(firstImage + i) * imageX, xpAll, i * imageP, g);
+        }
+        fixed (float* wt0 = wt, x0 = x, y0 = y, b0 = bias, xp0 = xpAll)
+        fixed (int* off0 = off)
+        {
+            var body = new Body(device, g, wt0, off0, x, (long)firstImage * imageX, x0 + (long)firstImage * imageX, xp0, y0 + (long)firstImage * outChannels * g.OutH * g.OutW, b0,
+                                k, outChannels, blocks, pairs, hp, wp, padded, tiles);
+            int items = tiles ? images * blocks * pairs : images;
+            bool parallel = (long)images * Cost(g, outChannels) >= 1 << 18;
+            switch (g.OutW)
+            {
+                case 1: Run<W1>(in body, items, parallel); break; case 2: Run<W2>(in body, items, parallel); break; case 3: Run<W3>(in body, items, parallel); break; case 4: Run<W4>(in body, items, parallel); break; case 5: Run<W5>(in body, items, parallel); break; case 6: Run<W6>(in body, items, parallel); break; case 7: Run<W7>(in body, items, parallel); break; case 8: Run<W8>(in body, items, parallel); break; case 9: Run<W9>(in body, items, parallel); break; case 10: Run<W10>(in body, items, parallel); break; case 11: Run<W11>(in body, items, parallel); break; case 12: Run<W12>(in body, items, parallel); break;
+                default: throw new ArgumentException($"Output rows of {g.OutW} pixels are wider than {MaxWidth}.", nameof(g));
+            }
+        }
+    }
+
+    private static unsafe void Run<TW>(in Body body, int items, bool parallel) where TW : struct, IWidth
+    {
+        var b = new Items<TW>(body);
+        if (parallel) body.Device.ParallelFor(items, b);
+        else for (int i = 0; i < items; i++) b.Invoke(i);
+    }
+
+    // xp (C, Hp, Wp) at dst = x's image at src with zeros around it.
+    private static void Pad(float[] x, long src, float[] xp, int dst, in ConvGeometry g)
+    {
+        int h = g.Height, w = g.Width, ph = g.PadH, pw = g.PadW, wp = w + 2 * pw, hp = h + 2 * ph;
+        var d = xp.AsSpan(dst, g.Channels * hp * wp);
+        d.Clear();
+        for (int ci = 0; ci < g.Channels; ci++)
+            for (int r = 0; r < h; r++)
+                x.AsSpan((int)(src + ((long)ci * h + r) * w), w).CopyTo(d.Slice((ci * hp + r + ph) * wp + pw, w));
+    }
+
+    // What the items of one call share. Items: whole images (each padded, where it needs it, into its thread's buffer) or,
+    // with Tiles, (image, channel block, row pair) of images padded beforehand into Xp.
+    private readonly unsafe struct Body(CpuDevice device, in ConvGeometry g, float* wt, int* off, float[] x, long xBase, float* xFirst, float* xp,
+                                        float* y, float* bias, int k, int cout, int blocks, int pairs, int hp, int wp, bool padded, bool tiles)
+    {
+        public readonly CpuDevice Device = device;
+        public readonly ConvGeometry G = g;
+        public readonly long XBase = xBase;
+        public readonly float* Wt = wt, XFirst = xFirst, Xp = xp, Y = y, Bias = bias;
+        public readonly int* Off = off;
+        public readonly float[] X = x;
+        public readonly int K = k, Cout = cout, Blocks = blocks, Pairs = pairs, Hp = hp, Wp = wp;
+        public readonly bool Padded = padded, Tiles = tiles;
+    }
+
+    private readonly unsafe struct Items<TW>(Body b) : IParallelBody where TW : struct, IWidth
+    {
+        [SkipLocalsInit]   // the tile buffer is written in full before it is read
+        public void Invoke(int item)
+        {
+            var g = b.G;
+            int imageX = g.Channels * g.Height * g.Width, imageP = g.Channels * b.Hp * b.Wp, plane = g.OutH * g.OutW;
+            float* t = stackalloc float[2 * MaxWidth * Lanes];
+            if (b.Tiles)
+            {
+                int pair = item % b.Pairs, rest = item / b.Pairs, cb = rest % b.Blocks, img = rest / b.Blocks;
+                float* xi = b.Padded ? b.Xp + (long)img * imageP : b.XFirst + (long)img * imageX;
+                Tile(xi, cb, pair, b.Y + (long)img * b.Cout * plane, t);
+                return;
+            }
+            float* src = b.XFirst + (long)item * imageX;
+            if (b.Padded)
+            {
+                var xp = Scratch.Get(ref t_xp, imageP);
+                Pad(b.X, b.XBase + (long)item * imageX, xp, 0, g);
+                fixed (float* xp0 = xp) RunImage(xp0, item, t);
+            }
+            else RunImage(src, item, t);
+        }
+
+        private void RunImage(float* xi, int img, float* t)
+        {
+            float* yi = b.Y + (long)img * b.Cout * b.G.OutH * b.G.OutW;
+            for (int cb = 0; cb < b.Blocks; cb++)
+                for (int pair = 0; pair < b.Pairs; pair++) Tile(xi, cb, pair, yi, t);
+        }
+
+        // Rows 2·pair and 2·pair + 1 (the first twice when OH is odd and this is the last pair) of channel block cb.
+        private void Tile(float* xi, int cb, int pair, float* yi, float* t)
+        {
+            int r0 = 2 * pair, oh = b.G.OutH, ow = TW.J;
+            bool two = r0 + 1 < oh;
+            float* x0 = xi + r0 * b.Wp, x1 = two ? x0 + b.Wp : x0;
+            Kernel<TW>(b.K, b.Wt + (long)cb * b.K * Lanes, x0, x1, b.Off, t);
+            // Output channel co's 2·OW pixels are contiguous in y (row r0, then r0 + 1). The first 16 pixels go through
+            // a 16 x 16 register transpose, one store per channel; the rest (and a lone last row) one float at a time.
+            int pixels = two ? 2 * ow : ow, first = 0;
+            float* y0 = yi + (long)cb * Lanes * oh * ow + r0 * ow;
+            if (pixels >= Lanes)
+            {
+                Transpose16(t);
+                for (int l = 0; l < Lanes; l++)
+                {
+                    var v = Vector512.Load(t + l * Lanes);
+                    if (b.Bias is not null) v += Vector512.Create(b.Bias[cb * Lanes + l]);
+                    v.Store(y0 + (long)l * oh * ow);
+                }
+                first = Lanes;
+            }
+            for (int l = 0; l < Lanes; l++)
+            {
+                float bias = b.Bias is null ? 0f : b.Bias[cb * Lanes + l];
+                float* d = y0 + (long)l * oh * ow;
+                for (int p = first; p < pixels; p++) d[p] = t[p * Lanes + l] + bias;
+            }
+        }
+    }
+
+    // t[i·J + j][l] = Σ_p wt[p][l] · x_i[off[p] + j] for rows i = 0, 1 (x1 = x0 + Wp, or x0 again), pixels j < J.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Kernel<TW>(int k, float* wt, float* x0, float* x1, int* off, float* t) where TW : struct, IWidth
+    {
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a04 = default, a05 = default, a06 = default, a07 = default, a08 = default, a09 = default, a0A = default, a0B = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default, a16 = default, a17 = default, a18 = default, a19 = default, a1A = default, a1B = default;
+        for (int p = 0; p < k; p++, wt += Lanes)
+        {
+            var w = Vector512.Load(wt);
+            float* r0 = x0 + off[p], r1 = x1 + off[p];
+            { a00 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[0]), w, a00); a10 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[0]), w, a10); }
+            if (TW.J > 1) { a01 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[1]), w, a01); a11 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[1]), w, a11); }
+            if (TW.J > 2) { a02 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[2]), w, a02); a12 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[2]), w, a12); }
+            if (TW.J > 3) { a03 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[3]), w, a03); a13 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[3]), w, a13); }
+            if (TW.J > 4) { a04 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[4]), w, a04); a14 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[4]), w, a14); }
+            if (TW.J > 5) { a05 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[5]), w, a05); a15 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[5]), w, a15); }
+            if (TW.J > 6) { a06 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[6]), w, a06); a16 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[6]), w, a16); }
+            if (TW.J > 7) { a07 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[7]), w, a07); a17 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[7]), w, a17); }
+            if (TW.J > 8) { a08 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[8]), w, a08); a18 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[8]), w, a18); }
+            if (TW.J > 9) { a09 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[9]), w, a09); a19 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[9]), w, a19); }
+            if (TW.J > 10) { a0A = Vector512.FusedMultiplyAdd(Vector512.Create(r0[10]), w, a0A); a1A = Vector512.FusedMultiplyAdd(Vector512.Create(r1[10]), w, a1A); }
+            if (TW.J > 11) { a0B = Vector512.FusedMultiplyAdd(Vector512.Create(r0[11]), w, a0B); a1B = Vector512.FusedMultiplyAdd(Vector512.Create(r1[11]), w, a1B); }
+        }
+        { a00.Store(t + 0); a10.Store(t + (TW.J + 0) * 16); }
+        if (TW.J > 1) { a01.Store(t + 16); a11.Store(t + (TW.J + 1) * 16); }
+        if (TW.J > 2) { a02.Store(t + 32); a12.Store(t + (TW.J + 2) * 16); }
+        if (TW.J > 3) { a03.Store(t + 48); a13.Store(t + (TW.J + 3) * 16); }
+        if (TW.J > 4) { a04.Store(t + 64); a14.Store(t + (TW.J + 4) * 16); }
+        if (TW.J > 5) { a05.Store(t + 80); a15.Store(t + (TW.J + 5) * 16); }
+        if (TW.J > 6) { a06.Store(t + 96); a16.Store(t + (TW.J + 6) * 16); }
+        if (TW.J > 7) { a07.Store(t + 112); a17.Store(t + (TW.J + 7) * 16); }
+        if (TW.J > 8) { a08.Store(t + 128); a18.Store(t + (TW.J + 8) * 16); }
+        if (TW.J > 9) { a09.Store(t + 144); a19.Store(t + (TW.J + 9) * 16); }
+        if (TW.J > 10) { a0A.Store(t + 160); a1A.Store(t + (TW.J + 10) * 16); }
+        if (TW.J > 11) { a0B.Store(t + 176); a1B.Store(t + (TW.J + 11) * 16); }
+    }
+
+    // Rows 0..15 of t (16 floats each) transposed in place: t[l][p] = old t[p][l]. Unpacks and shuffles within 128-bit
+    // lanes give, for each column m = 4k + i, the 4x4 blocks of rows 4g..4g+3; two rounds of 128-bit block shuffles
+    // gather a column's four blocks (64 shuffles).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Transpose16(float* t)
+    {
+        var u = stackalloc Vector512<float>[Lanes];
+        for (int g = 0; g < 4; g++)
+        {
+            var r0 = Vector512.Load(t + (4 * g) * Lanes); var r1 = Vector512.Load(t + (4 * g + 1) * Lanes);
+            var r2 = Vector512.Load(t + (4 * g + 2) * Lanes); var r3 = Vector512.Load(t + (4 * g + 3) * Lanes);
+            var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1);
+            var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
+            // u[4g + m], 128-bit lane k: rows 4g..4g+3 of column 4k + m.
+            u[4 * g] = Avx512F.Shuffle(t0, t2, 0x44); u[4 * g + 1] = Avx512F.Shuffle(t0, t2, 0xEE);
+            u[4 * g + 2] = Avx512F.Shuffle(t1, t3, 0x44); u[4 * g + 3] = Avx512F.Shuffle(t1, t3, 0xEE);
+        }
+        for (int m = 0; m < 4; m++)
+        {
+            var v0 = Avx512F.Shuffle4x128(u[m], u[4 + m], 0x44); var v1 = Avx512F.Shuffle4x128(u[m], u[4 + m], 0xEE);
+            var v2 = Avx512F.Shuffle4x128(u[8 + m], u[12 + m], 0x44); var v3 = Avx512F.Shuffle4x128(u[8 + m], u[12 + m], 0xEE);
+            Avx512F.Shuffle4x128(v0, v2, 0x88).Store(t + m * Lanes);
+            Avx512F.Shuffle4x128(v0, v2, 0xDD).Store(t + (4 + m) * Lanes);
+            Avx512F.Shuffle4x128(v1, v3, 0x88).Store(t + (8 + m) * Lanes);
+            Avx512F.Shuffle4x128(v1, v3, 0xDD).Store(t + (12 + m) * Lanes);
+        }
+    }
+
+    /// <summary>The output row width as a type, so each width gets its own fully unrolled kernel (TW.J is a JIT-time constant).</summary>
+    internal interface IWidth
+    {
+        /// <summary>Pixels per output row.</summary>
+        static abstract int J { get; }
+    }
+
+    private readonly struct W1 : IWidth { public static int J => 1; }
+    private readonly struct W2 : IWidth { public static int J => 2; }
+    private readonly struct W3 : IWidth { public static int J => 3; }
+    private readonly struct W4 : IWidth { public static int J => 4; }
+    private readonly struct W5 : IWidth { public static int J => 5; }
+    private readonly struct W6 : IWidth { public static int J => 6; }
+    private readonly struct W7 : IWidth { public static int J => 7; }
+    private readonly struct W8 : IWidth { public static int J => 8; }
+    private readonly struct W9 : IWidth { public static int J => 9; }
+    private readonly struct W10 : IWidth { public static int J => 10; }
+    private readonly struct W11 : IWidth { public static int J => 11; }
+    private readonly struct W12 : IWidth { public static int J => 12; }
+}
