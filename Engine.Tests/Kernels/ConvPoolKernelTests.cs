@@ -211,6 +211,47 @@ public class ConvPoolKernelTests
     }
 
     [Test]
+    [Category("Simd")]
+    public void MaxPoolStrideTwoMatchesReferenceBitwise()
+    {
+        // The stride-2 fast path (AVX-512: 16 windows at a time, even columns by permutes, masked loads at the edges, the
+        // tie and NaN rules as selects): windows 1x1 to 4x4 (rectangular too) with every padding up to half the window
+        // (ResNet's 3x3 with padding 1; LeNet's and VGG's 2x2, whose backward writes dX directly), widths 2..41 (partial
+        // vectors, 16- and 32-window boundaries, odd widths leaving a last column outside every 2x2 window), odd and even
+        // heights, tie-rich data (NaN, -inf, -0 against +0, repeated halves) and plain random data; dX pre-filled with
+        // NaN, so every element must be written.
+        var rng = new Random(307);
+        (int KH, int KW, int PH, int PW)[] windows = [(2, 2, 0, 0), (3, 3, 1, 1), (3, 3, 0, 0), (1, 1, 0, 0), (2, 3, 1, 0), (4, 4, 2, 2), (3, 2, 1, 1)];
+        int t = 0;
+        foreach (var (kh, kw, ph, pw) in windows)
+            for (int w = Math.Max(2, kw - 2 * pw); w <= 41; w += 1 + t % 3, t++)
+            {
+                int h = Math.Max(kh - 2 * ph, 1) + t % 6, planes = 1 + t % 3;
+                var g = new PoolGeometry(h, w, kh, kw, 2, 2, ph, pw);
+                int[] xShape = [planes, h, w], yShape = [planes, g.OutH, g.OutW];
+                var xData = t % 2 == 0 ? TieRichData(rng, planes * h * w) : TestUtil.RandomArray(rng, planes * h * w);
+                var dyData = TestUtil.RandomArray(rng, planes * g.OutH * g.OutW);
+                string what = $"{kh}x{kw} pad {ph},{pw} on {h}x{w}, {planes} planes";
+                var yR = new Tensor(Ref, yShape);
+                Ref.MaxPool2d(Tensor.FromArray(Ref, xData, xShape), g, yR);
+                var dxR = new Tensor(Ref, xShape);
+                Ref.MaxPool2dBackward(Tensor.FromArray(Ref, xData, xShape), Tensor.FromArray(Ref, dyData, yShape), g, dxR);
+                foreach (var dev in Devices())
+                {
+                    var x = Tensor.FromArray(dev, xData, xShape);
+                    var y = new Tensor(dev, yShape);
+                    dev.MaxPool2d(x, g, y);
+                    AssertBitwise(y.ToArray(), yR.ToArray(), $"maxpool on {dev.Name}, {what}");
+                    var dx = new Tensor(dev, xShape);
+                    dev.Fill(dx, float.NaN);
+                    dev.MaxPool2dBackward(x, Tensor.FromArray(dev, dyData, yShape), g, dx);
+                    AssertBitwise(dx.ToArray(), dxR.ToArray(), $"maxpool backward on {dev.Name}, {what}");
+                }
+            }
+        Assert.That(t, Is.GreaterThan(70), "geometries checked");
+    }
+
+    [Test]
     public void AvgPoolForwardAndBackwardMatchReference([Values] bool countIncludePad, [Values] bool adaptive)
     {
         var rng = new Random(404 + (countIncludePad ? 1 : 0) + (adaptive ? 2 : 0));

@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace ConvEngine;
 
 // Fast pooling: the same arithmetic as Reference/NaivePooling.cs in the same order (bitwise equal results), with the
@@ -55,7 +59,8 @@ public sealed partial class CpuDevice
         int planes = PlaneCount(x, g);
         NeedLength(y, (long)planes * g.OutH * g.OutW, nameof(y));
         int h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
-        ForPlanes(planes, (long)planes * (h * w + oh * ow), new MaxPoolBody(A(x), A(y), h * w, oh * ow, w, Plan(g)));
+        if (IsMaxPoolStride2(g)) ForPlanes(planes, (long)planes * (h * w + oh * ow), new MaxPoolStride2Body(A(x), null, A(y), g, backward: false));
+        else ForPlanes(planes, (long)planes * (h * w + oh * ow), new MaxPoolBody(A(x), A(y), h * w, oh * ow, w, Plan(g)));
     }
 
     // Plane p of each pooling job: xPlane = H·W and yPlane = OH·OW elements per plane, w the input row length.
@@ -114,7 +119,198 @@ public sealed partial class CpuDevice
         NeedLength(dY, (long)planes * g.OutH * g.OutW, nameof(dY));
         NeedLength(dX, (long)planes * g.Height * g.Width, nameof(dX));
         int h = g.Height, w = g.Width, oh = g.OutH, ow = g.OutW;
-        ForPlanes(planes, (long)planes * (h * w + oh * ow), new MaxPoolBackwardBody(A(x), A(dY), A(dX), h * w, oh * ow, w, Plan(g)));
+        if (IsMaxPoolStride2(g)) ForPlanes(planes, (long)planes * (h * w + oh * ow), new MaxPoolStride2Body(A(x), A(dY), A(dX), g, backward: true));
+        else ForPlanes(planes, (long)planes * (h * w + oh * ow), new MaxPoolBackwardBody(A(x), A(dY), A(dX), h * w, oh * ow, w, Plan(g)));
+    }
+
+    // ---- Stride 2 (LeNet's and VGG's 2x2, ResNet's 3x3 with padding 1) on AVX-512 --------------------------------------
+    // 16 windows of an output row at a time. Each window element (row r, column offset dc) is one vector: the even lanes of
+    // the 32 input floats from column 2j − pW + dc, through a two-source permute, with masked loads at the plane's edges.
+    // The maximum and its position follow the scalar rules step by step in window order, as selects instead of branches
+    // (the scalar loop's branch on random data mispredicts about every other element: LeNet's first pool took 0.36 ms
+    // forward and 0.39 ms backward for 1.2 MB, ResNet's 3x3 pool 20 ms each way for 25.7 MB): an element outside the
+    // plane is skipped, the first one inside is taken, and a later one replaces the maximum unless it is ≤ it or the
+    // maximum is already NaN. Results are bitwise those of the scalar loop.
+    // Backward: 2x2 windows without padding do not overlap, so each window's four inputs are written directly (dY at the
+    // maximum, zeros elsewhere; only the last row and column an odd height or width leaves outside every window are
+    // cleared). Otherwise the plane is cleared and dY added at each window's maximum in window order, as the scalar loop.
+
+    // Whether g is a max pool the stride-2 path computes: stride 2 both ways, windows of at most 4x4, padding at most half
+    // the window (every window holds an input).
+    private static bool IsMaxPoolStride2(in PoolGeometry g) =>
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported && !g.Adaptive && g.StrideH == 2 && g.StrideW == 2
+        && g.KernelH is >= 1 and <= 4 && g.KernelW is >= 1 and <= 4 && g.PadH <= g.KernelH / 2 && g.PadW <= g.KernelW / 2;
+
+    // Plane p: y = the window maxima (forward), or dX from dY (backward).
+    private readonly unsafe struct MaxPoolStride2Body(float[] xs, float[]? gys, float[] outs, in PoolGeometry g, bool backward) : IParallelBody
+    {
+        private readonly PoolGeometry _g = g;
+
+        [SkipLocalsInit]   // the position buffer is written before it is read
+        public void Invoke(int p)
+        {
+            int h = _g.Height, w = _g.Width, oh = _g.OutH, ow = _g.OutW;
+            int* at = stackalloc int[16];
+            fixed (float* x0 = xs, gy0 = gys, o0 = outs)
+            {
+                float* x = x0 + (long)p * h * w;
+                bool disjoint = _g.KernelH == 2 && _g.KernelW == 2 && _g.PadH == 0 && _g.PadW == 0;
+                if (!backward)
+                {
+                    float* y = o0 + (long)p * oh * ow;
+                    for (int i = 0; i < oh; i++)
+                        for (int j = 0; j < ow; j += 16)
+                        {
+                            int n = Math.Min(16, ow - j);
+                            var best = disjoint ? Window2x2(x + 2 * i * w, w, j, n).Best : Window(x, i, j, n, track: false).Best;
+                            if (n == 16) best.Store(y + i * ow + j);
+                            else Avx512F.MaskStore(y + i * ow + j, Kernels.Simd.Lanes512.First(n), best);
+                        }
+                    return;
+                }
+                float* dx = o0 + (long)p * h * w, dy = gy0 + (long)p * oh * ow;
+                if (disjoint)
+                {
+                    if (2 * oh < h) new Span<float>(dx + 2 * oh * w, (h - 2 * oh) * w).Clear();
+                    for (int i = 0; i < oh; i++)
+                    {
+                        for (int j = 0; j < ow; j += 16) Disjoint(x, dy + i * ow + j, dx, i, j, Math.Min(16, ow - j));
+                        if (2 * ow < w) { dx[2 * i * w + w - 1] = 0f; dx[(2 * i + 1) * w + w - 1] = 0f; }
+                    }
+                    return;
+                }
+                new Span<float>(dx, h * w).Clear();
+                for (int i = 0; i < oh; i++)
+                    for (int j = 0; j < ow; j += 16)
+                    {
+                        int n = Math.Min(16, ow - j);
+                        Window(x, i, j, n, track: true).At.Store(at);
+                        float* g = dy + i * ow + j;
+                        for (int l = 0; l < n; l++) dx[at[l]] += g[l];
+                    }
+            }
+        }
+
+        // The maxima of windows (i, j .. j + n − 1) of plane x and, where track, their positions in the plane (lanes past n:
+        // zeros). Blocks of 16 windows whose every element lies inside the plane's columns take the plain loop; those at
+        // the left and right edges (padding, a partial last block) mask their loads and skip the elements outside.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private (Vector512<float> Best, Vector512<int> At) Window(float* x, int i, int j, int n, bool track)
+        {
+            int w = _g.Width, r0 = Math.Max(0, 2 * i - _g.PadH), r1 = Math.Min(_g.Height, 2 * i - _g.PadH + _g.KernelH);
+            int first = 2 * j - _g.PadW, kw = _g.KernelW;
+            var index = Kernels.Simd.Lanes512.Index;
+            var evens = Kernels.Simd.Lanes512.Evens;
+            var cols = Vector512.Create(first) + index + index;   // columns of element dc = 0
+            if (n == 16 && first >= 0 && first + kw - 1 + 32 <= w)
+            {
+                float* row = x + r0 * w + first;
+                var best = Avx512F.PermuteVar16x32x2(Vector512.Load(row), evens, Vector512.Load(row + 16));
+                var at = track ? Vector512.Create(r0 * w) + cols : default;
+                for (int r = r0; r < r1; r++, row += w)
+                    for (int dc = r == r0 ? 1 : 0; dc < kw; dc++)
+                    {
+                        var v = Avx512F.PermuteVar16x32x2(Vector512.Load(row + dc), evens, Vector512.Load(row + dc + 16));
+                        var keep = Vector512.LessThanOrEqual(v, best) | ~Vector512.Equals(best, best);
+                        best = Vector512.ConditionalSelect(keep, best, v);
+                        if (track) at = Vector512.ConditionalSelect(keep.AsInt32(), at, Vector512.Create(r * w + dc) + cols);
+                    }
+                return (best, at);
+            }
+            return Edge(x, r0, r1, first, n, track);
+        }
+
+        // Window for a block at the plane's left or right edge: masked loads, elements outside the plane skipped, the first
+        // one inside taken. The masks depend on the column offset only, so they are built once per block.
+        [SkipLocalsInit]
+        private (Vector512<float> Best, Vector512<int> At) Edge(float* x, int r0, int r1, int first, int n, bool track)
+        {
+            int w = _g.Width, kw = _g.KernelW;
+            var index = Kernels.Simd.Lanes512.Index;
+            var masks = stackalloc Vector512<int>[3 * 4];   // per dc: raw floats 0..15, 16..31, lanes inside the plane
+            for (int dc = 0; dc < kw; dc++)
+            {
+                int c0 = first + dc;
+                var rawLo = Vector512.Create(c0) + index;
+                var rawHi = rawLo + Vector512.Create(16);
+                var end = Vector512.Create(Math.Min(w, c0 + 2 * n));   // no further than the last window needs
+                var cols = rawLo + index;
+                masks[3 * dc] = Vector512.GreaterThanOrEqual(rawLo, Vector512<int>.Zero) & Vector512.LessThan(rawLo, end);
+                masks[3 * dc + 1] = Vector512.GreaterThanOrEqual(rawHi, Vector512<int>.Zero) & Vector512.LessThan(rawHi, end);
+                masks[3 * dc + 2] = Vector512.GreaterThanOrEqual(cols, Vector512<int>.Zero) & Vector512.LessThan(cols, Vector512.Create(w))
+                                    & Vector512.LessThan(index, Vector512.Create(n));
+            }
+            var cols0 = Vector512.Create(first) + index + index;
+            var best = Vector512<float>.Zero;
+            var at = Vector512<int>.Zero;
+            var started = Vector512<int>.Zero;
+            for (int r = r0; r < r1; r++)
+            {
+                float* row = x + r * w + first;
+                for (int dc = 0; dc < kw; dc++)
+                {
+                    var valid = masks[3 * dc + 2];
+                    var v = Avx512F.PermuteVar16x32x2(Avx512F.MaskLoad(row + dc, masks[3 * dc].AsSingle(), Vector512<float>.Zero), Kernels.Simd.Lanes512.Evens,
+                                                      Avx512F.MaskLoad(row + dc + 16, masks[3 * dc + 1].AsSingle(), Vector512<float>.Zero));
+                    var take = (Vector512.LessThanOrEqual(v, best) | ~Vector512.Equals(best, best)).AsInt32();
+                    var keep = ~valid | (started & take);
+                    best = Vector512.ConditionalSelect(keep.AsSingle(), best, v);
+                    if (track) at = Vector512.ConditionalSelect(keep, at, Vector512.Create(r * w + dc) + cols0);
+                    started |= valid;
+                }
+            }
+            return (best, at);
+        }
+
+        // 2x2 windows without padding (i, j .. j + n − 1) of the rows at r0 and r0 + w: no element is outside the plane, so
+        // the only masks are those of a partial last block; positions 0..3 in window order.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static (Vector512<float> Best, Vector512<int> At) Window2x2(float* r0, int w, int j, int n)
+        {
+            var mLo = Kernels.Simd.Lanes512.First(2 * n);
+            var mHi = Kernels.Simd.Lanes512.First(2 * n - 16);
+            var z = Vector512<float>.Zero;
+            float* a0 = r0 + 2 * j, a1 = a0 + w;
+            var lo0 = Avx512F.MaskLoad(a0, mLo, z); var hi0 = Avx512F.MaskLoad(a0 + 16, mHi, z);
+            var lo1 = Avx512F.MaskLoad(a1, mLo, z); var hi1 = Avx512F.MaskLoad(a1 + 16, mHi, z);
+            var best = Avx512F.PermuteVar16x32x2(lo0, Kernels.Simd.Lanes512.Evens, hi0);
+            var at = Vector512<int>.Zero;
+            Step(ref best, ref at, Avx512F.PermuteVar16x32x2(lo0, Kernels.Simd.Lanes512.Odds, hi0), 1);
+            Step(ref best, ref at, Avx512F.PermuteVar16x32x2(lo1, Kernels.Simd.Lanes512.Evens, hi1), 2);
+            Step(ref best, ref at, Avx512F.PermuteVar16x32x2(lo1, Kernels.Simd.Lanes512.Odds, hi1), 3);
+            return (best, at);
+        }
+
+        // The scalar rule as a select: keep the maximum where v ≤ it or it is NaN; else v (a NaN v included) at position k.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Step(ref Vector512<float> best, ref Vector512<int> at, Vector512<float> v, int k)
+        {
+            var keep = Vector512.LessThanOrEqual(v, best) | ~Vector512.Equals(best, best);
+            best = Vector512.ConditionalSelect(keep, best, v);
+            at = Vector512.ConditionalSelect(keep.AsInt32(), at, Vector512.Create(k));
+        }
+
+        // dX of 2x2 windows (i, j .. j + n − 1): dY where the window's maximum was, zeros at its other three inputs.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void Disjoint(float* x, float* dy, float* dx, int i, int j, int n)
+        {
+            int w = _g.Width;
+            var (_, at) = Window2x2(x + 2 * i * w, w, j, n);
+            var g = Avx512F.MaskLoad(dy, Kernels.Simd.Lanes512.First(n), Vector512<float>.Zero);
+            var z = Vector512<float>.Zero;
+            var ga = Vector512.ConditionalSelect(Vector512.Equals(at, Vector512.Create(0)).AsSingle(), g, z);
+            var gb = Vector512.ConditionalSelect(Vector512.Equals(at, Vector512.Create(1)).AsSingle(), g, z);
+            var gc = Vector512.ConditionalSelect(Vector512.Equals(at, Vector512.Create(2)).AsSingle(), g, z);
+            var gd = Vector512.ConditionalSelect(Vector512.Equals(at, Vector512.Create(3)).AsSingle(), g, z);
+            // Interleave (a, b) into row 2i and (c, d) into row 2i + 1: columns 2j .. 2j + 2n − 1.
+            var mLo = Kernels.Simd.Lanes512.First(2 * n);
+            var mHi = Kernels.Simd.Lanes512.First(2 * n - 16);
+            float* e0 = dx + 2 * i * w + 2 * j, e1 = e0 + w;
+            Avx512F.MaskStore(e0, mLo, Avx512F.PermuteVar16x32x2(ga, Kernels.Simd.Lanes512.InterLo, gb));
+            Avx512F.MaskStore(e0 + 16, mHi, Avx512F.PermuteVar16x32x2(ga, Kernels.Simd.Lanes512.InterHi, gb));
+            Avx512F.MaskStore(e1, mLo, Avx512F.PermuteVar16x32x2(gc, Kernels.Simd.Lanes512.InterLo, gd));
+            Avx512F.MaskStore(e1 + 16, mHi, Avx512F.PermuteVar16x32x2(gc, Kernels.Simd.Lanes512.InterHi, gd));
+        }
     }
 
     private readonly struct MaxPoolBackwardBody(float[] xs, float[] gys, float[] gxs, int xPlane, int yPlane, int w, PoolPlan plan) : IParallelBody
