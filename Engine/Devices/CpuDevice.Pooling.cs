@@ -179,6 +179,11 @@ public sealed partial class CpuDevice
                     }
                     return;
                 }
+                if (_g.KernelH == 3 && _g.KernelW == 3 && _g.PadH == _g.PadW && _g.PadH <= 1)
+                {
+                    Overlapping3(x, dy, dx);
+                    return;
+                }
                 new Span<float>(dx, h * w).Clear();
                 for (int i = 0; i < oh; i++)
                     for (int j = 0; j < ow; j += 16)
@@ -195,9 +200,10 @@ public sealed partial class CpuDevice
         // zeros). Blocks of 16 windows whose every element lies inside the plane's columns take the plain loop; those at
         // the left and right edges (padding, a partial last block) mask their loads and skip the elements outside.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private (Vector512<float> Best, Vector512<int> At) Window(float* x, int i, int j, int n, bool track)
+        // rel: positions as window offsets dr·KW + dc instead of plane indices.
+        private (Vector512<float> Best, Vector512<int> At) Window(float* x, int i, int j, int n, bool track, bool rel = false)
         {
-            int w = _g.Width, r0 = Math.Max(0, 2 * i - _g.PadH), r1 = Math.Min(_g.Height, 2 * i - _g.PadH + _g.KernelH);
+            int w = _g.Width, rb = 2 * i - _g.PadH, r0 = Math.Max(0, rb), r1 = Math.Min(_g.Height, rb + _g.KernelH);
             int first = 2 * j - _g.PadW, kw = _g.KernelW;
             var index = Kernels.Simd.Lanes512.Index;
             var evens = Kernels.Simd.Lanes512.Evens;
@@ -206,24 +212,24 @@ public sealed partial class CpuDevice
             {
                 float* row = x + r0 * w + first;
                 var best = Avx512F.PermuteVar16x32x2(Vector512.Load(row), evens, Vector512.Load(row + 16));
-                var at = track ? Vector512.Create(r0 * w) + cols : default;
+                var at = !track ? default : rel ? Vector512.Create((r0 - rb) * kw) : Vector512.Create(r0 * w) + cols;
                 for (int r = r0; r < r1; r++, row += w)
                     for (int dc = r == r0 ? 1 : 0; dc < kw; dc++)
                     {
                         var v = Avx512F.PermuteVar16x32x2(Vector512.Load(row + dc), evens, Vector512.Load(row + dc + 16));
                         var keep = Vector512.LessThanOrEqual(v, best) | ~Vector512.Equals(best, best);
                         best = Vector512.ConditionalSelect(keep, best, v);
-                        if (track) at = Vector512.ConditionalSelect(keep.AsInt32(), at, Vector512.Create(r * w + dc) + cols);
+                        if (track) at = Vector512.ConditionalSelect(keep.AsInt32(), at, rel ? Vector512.Create((r - rb) * kw + dc) : Vector512.Create(r * w + dc) + cols);
                     }
                 return (best, at);
             }
-            return Edge(x, r0, r1, first, n, track);
+            return Edge(x, r0, r1, first, n, track, rel ? rb : int.MinValue);
         }
 
         // Window for a block at the plane's left or right edge: masked loads, elements outside the plane skipped, the first
         // one inside taken. The masks depend on the column offset only, so they are built once per block.
         [SkipLocalsInit]
-        private (Vector512<float> Best, Vector512<int> At) Edge(float* x, int r0, int r1, int first, int n, bool track)
+        private (Vector512<float> Best, Vector512<int> At) Edge(float* x, int r0, int r1, int first, int n, bool track, int rb)
         {
             int w = _g.Width, kw = _g.KernelW;
             var index = Kernels.Simd.Lanes512.Index;
@@ -255,11 +261,94 @@ public sealed partial class CpuDevice
                     var take = (Vector512.LessThanOrEqual(v, best) | ~Vector512.Equals(best, best)).AsInt32();
                     var keep = ~valid | (started & take);
                     best = Vector512.ConditionalSelect(keep.AsSingle(), best, v);
-                    if (track) at = Vector512.ConditionalSelect(keep, at, Vector512.Create(r * w + dc) + cols0);
+                    if (track) at = Vector512.ConditionalSelect(keep, at, rb != int.MinValue ? Vector512.Create((r - rb) * kw + dc) : Vector512.Create(r * w + dc) + cols0);
                     started |= valid;
                 }
             }
             return (best, at);
+        }
+
+        // dX of 3x3 windows with stride 2 and padding p ≤ 1 (ResNet's, AlexNet's), written row by row without clearing
+        // the plane or adding one element at a time. Window (i, j) covers rows 2i − p + dr and columns 2j − p + dc (dr, dc
+        // in 0..2), so within an input row an even offset 2l from the block's first column 2j − p gets dY of window j + l
+        // − 1 (dc = 2) and then of window j + l (dc = 0), an odd offset only that of window j + l (dc = 1); and row 2i − p
+        // + 2 is shared with the next window row (its dr = 0). Each element is summed in the scalar loop's order
+        // (+0, then the windows in (i, j) order): a shared row is read back and added to, dc = 2 before dc = 0.
+        private void Overlapping3(float* x, float* dy, float* dx)
+        {
+            int h = _g.Height, w = _g.Width, oh = _g.OutH, ow = _g.OutW, p = _g.PadH;
+            var index = Kernels.Simd.Lanes512.Index;
+            var z = Vector512<float>.Zero;
+            for (int i = 0; i < oh; i++)
+            {
+                // The previous block's dc = 2 contributions, per kernel row.
+                Vector512<float> carry0 = z, carry1 = z, carry2 = z;
+                for (int j = 0; j < ow; j += 16)
+                {
+                    int n = Math.Min(16, ow - j);
+                    var (_, k) = Window(x, i, j, n, track: true, rel: true);
+                    var g = Avx512F.MaskLoad(dy + i * ow + j, Kernels.Simd.Lanes512.First(n), z);
+                    int col = 2 * j - p;
+                    // Offsets this block writes: up to 2n (a last block's even offset 2n holds its last dc = 2), and only
+                    // inside the row; a full last block leaves offset 32 to the tail below.
+                    int limit = Math.Min(j + n == ow ? 2 * n + 1 : 32, w - col);
+                    var mLo = (Vector512.GreaterThanOrEqual(Vector512.Create(col) + index, Vector512<int>.Zero)
+                               & Vector512.LessThan(index, Vector512.Create(limit))).AsSingle();
+                    var mHi = Vector512.LessThan(index + Vector512.Create(16), Vector512.Create(limit)).AsSingle();
+                    RowBlock(dx, i, 0, col, k, g, ref carry0, mLo, mHi);
+                    RowBlock(dx, i, 1, col, k, g, ref carry1, mLo, mHi);
+                    RowBlock(dx, i, 2, col, k, g, ref carry2, mLo, mHi);
+                }
+                RowTail(dx, i, 0, carry0);
+                RowTail(dx, i, 1, carry1);
+                RowTail(dx, i, 2, carry2);
+            }
+            // Rows no window reaches: below the last window row.
+            int reach = 2 * (oh - 1) - p + 3;
+            if (oh == 0) reach = 0;
+            for (int r = Math.Max(0, reach); r < h; r++) new Span<float>(dx + (long)r * w, w).Clear();
+        }
+
+        // Kernel row dr of window row i, block at column col: offsets 0..31 from col are (dc = 2 of the window before, 0)
+        // then (dc = 0, dc = 1) interleaved, added to what a shared row already holds (+0 otherwise).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void RowBlock(float* dx, int i, int dr, int col, Vector512<int> k, Vector512<float> g, ref Vector512<float> carry,
+                              Vector512<float> mLo, Vector512<float> mHi)
+        {
+            int ri = 2 * i - _g.PadH + dr;
+            if ((uint)ri >= (uint)_g.Height) return;
+            var z = Vector512<float>.Zero;
+            var c0 = Vector512.ConditionalSelect(Vector512.Equals(k, Vector512.Create(3 * dr)).AsSingle(), g, z);
+            var c1 = Vector512.ConditionalSelect(Vector512.Equals(k, Vector512.Create(3 * dr + 1)).AsSingle(), g, z);
+            var c2 = Vector512.ConditionalSelect(Vector512.Equals(k, Vector512.Create(3 * dr + 2)).AsSingle(), g, z);
+            // dc = 2 of window j + l − 1 at even offset 2l: c2 one lane up, the previous block's last lane first.
+            var c2s = Avx512F.AlignRight32(c2.AsInt32(), carry.AsInt32(), 15).AsSingle();
+            carry = c2;
+            float* d = dx + (long)ri * _g.Width + col;
+            bool shared = dr == 0 && i > 0;   // written as the previous window row's dr = 2
+            var sLo = shared ? Avx512F.MaskLoad(d, mLo, z) : z;
+            var sHi = shared ? Avx512F.MaskLoad(d + 16, mHi, z) : z;
+            Avx512F.MaskStore(d, mLo, sLo + Avx512F.PermuteVar16x32x2(c2s, Kernels.Simd.Lanes512.InterLo, z)
+                                          + Avx512F.PermuteVar16x32x2(c0, Kernels.Simd.Lanes512.InterLo, c1));
+            Avx512F.MaskStore(d + 16, mHi, sHi + Avx512F.PermuteVar16x32x2(c2s, Kernels.Simd.Lanes512.InterHi, z)
+                                               + Avx512F.PermuteVar16x32x2(c0, Kernels.Simd.Lanes512.InterHi, c1));
+        }
+
+        // After the last block of kernel row dr of window row i: the last window's dc = 2 at offset 32 of a full last
+        // block, then zeros in the columns no window reaches (a shared row has them already).
+        private void RowTail(float* dx, int i, int dr, Vector512<float> carry)
+        {
+            int ri = 2 * i - _g.PadH + dr, w = _g.Width, ow = _g.OutW;
+            if ((uint)ri >= (uint)_g.Height || ow == 0) return;
+            bool shared = dr == 0 && i > 0;
+            float* row = dx + (long)ri * w;
+            int tail = 2 * ow - _g.PadH + 1;   // the first column after the windows' reach
+            if (ow % 16 == 0 && tail - 1 < w)
+            {
+                float v = carry.GetElement(15);
+                row[tail - 1] = shared ? row[tail - 1] + v : 0f + v;
+            }
+            if (!shared) for (int c = Math.Max(0, tail); c < w; c++) row[c] = 0f;
         }
 
         // 2x2 windows without padding (i, j .. j + n − 1) of the rows at r0 and r0 + w: no element is outside the plane, so
