@@ -8,9 +8,10 @@ shapes, in ms and GB/s counted as ConvEngine counts them (one read of each input
 PyTorch's max pooling stores the argmax indices in its forward and reads them in its backward; ConvEngine's keeps only x
 and finds the maxima again. Each figure is the median of --repeats timed calls after --warmup untimed ones.
 """
-import argparse, statistics, time
+import argparse
 import torch
 import torch.nn.functional as F
+from pytorch_conv import median_seconds   # the same timing as the convolution comparison (this folder)
 
 SHAPES = [  # name, kind, N, C, H, W (as Benchmarks/LayerBenchmarks.cs)
     ("lenet_pool1", "maxpool2", 64, 6, 28, 28),
@@ -19,17 +20,6 @@ SHAPES = [  # name, kind, N, C, H, W (as Benchmarks/LayerBenchmarks.cs)
     ("resnet_bn", "batchnorm", 8, 64, 56, 56),
     ("resnet_relu", "relu", 8, 64, 56, 56),
 ]
-
-
-def median_seconds(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main():

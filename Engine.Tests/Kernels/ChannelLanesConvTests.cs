@@ -47,18 +47,7 @@ public class ChannelLanesConvTests
             var x = TestUtil.RandomArray(rng, (n + 2) * xImage);
             var expected = NaiveConv.Conv2dDirect(x.AsSpan(xImage, n * xImage), n, c, h, w, wt, bias ?? [], co, kh, kw, 1, 1, p, p, d, d, 1,
                                                   PaddingMode.Zeros, out _, out _);
-            float[]? first = null;
-            foreach (int threads in new[] { 1, 2, 3 })
-            {
-                var y = new float[(n + 2) * yImage];
-                Array.Fill(y, float.NaN);
-                ChannelLanesConv.Forward(new CpuDevice(threads), wt, co, x, 1, n, g, y, bias);
-                var batch = y.AsSpan(yImage, n * yImage).ToArray();
-                TestUtil.AssertClose(batch, expected, 1e-4, 1e-5, $"{what}, {threads} threads");
-                Assert.That(y.Take(yImage).Concat(y.Skip((n + 1) * yImage)).All(float.IsNaN), Is.True, $"other images untouched: {what}");
-                if (first is null) first = batch;
-                else Assert.That(batch, Is.EqualTo(first), $"the same bits on {threads} threads as on one: {what}");
-            }
+            TestUtil.AssertBatchKernel((dev, y) => ChannelLanesConv.Forward(dev, wt, co, x, 1, n, g, y, bias), n, yImage, expected, what);
         }
     }
 

@@ -186,27 +186,30 @@ public class ConvPoolKernelTests
         {
             var g = RandomPool(rng, large: t % 4 == 3, countIncludePad: true);
             int planes = t % 4 == 3 ? rng.Next(16, 40) : rng.Next(1, 7);
-            int[] xShape = [planes, g.Height, g.Width], yShape = [planes, g.OutH, g.OutW];
             var xData = t % 2 == 0 ? TieRichData(rng, planes * g.Height * g.Width) : TestUtil.RandomArray(rng, planes * g.Height * g.Width);
             var dyData = TestUtil.RandomArray(rng, planes * g.OutH * g.OutW);
-            string what = $"case {t}: {g}, {planes} planes";
+            CheckMaxPool(g, planes, xData, dyData, $"case {t}: {g}, {planes} planes");
+        }
+    }
 
-            var yR = new Tensor(Ref, yShape);
-            Ref.MaxPool2d(Tensor.FromArray(Ref, xData, xShape), g, yR);
-            var dxR = new Tensor(Ref, xShape);
-            Ref.MaxPool2dBackward(Tensor.FromArray(Ref, xData, xShape), Tensor.FromArray(Ref, dyData, yShape), g, dxR);
-
-            foreach (var dev in Devices())
-            {
-                var x = Tensor.FromArray(dev, xData, xShape);
-                var y = new Tensor(dev, yShape);
-                dev.MaxPool2d(x, g, y);
-                AssertBitwise(y.ToArray(), yR.ToArray(), $"maxpool on {dev.Name}, {what}");
-                var dx = new Tensor(dev, xShape);
-                dev.Fill(dx, float.NaN);
-                dev.MaxPool2dBackward(x, Tensor.FromArray(dev, dyData, yShape), g, dx);
-                AssertBitwise(dx.ToArray(), dxR.ToArray(), $"maxpool backward on {dev.Name}, {what}");
-            }
+    // Max pooling forward and backward on every CPU device, bitwise against the reference device; dX pre-filled with NaN.
+    private static void CheckMaxPool(in PoolGeometry g, int planes, float[] xData, float[] dyData, string what)
+    {
+        int[] xShape = [planes, g.Height, g.Width], yShape = [planes, g.OutH, g.OutW];
+        var yR = new Tensor(Ref, yShape);
+        Ref.MaxPool2d(Tensor.FromArray(Ref, xData, xShape), g, yR);
+        var dxR = new Tensor(Ref, xShape);
+        Ref.MaxPool2dBackward(Tensor.FromArray(Ref, xData, xShape), Tensor.FromArray(Ref, dyData, yShape), g, dxR);
+        foreach (var dev in Devices())
+        {
+            var x = Tensor.FromArray(dev, xData, xShape);
+            var y = new Tensor(dev, yShape);
+            dev.MaxPool2d(x, g, y);
+            AssertBitwise(y.ToArray(), yR.ToArray(), $"maxpool on {dev.Name}, {what}");
+            var dx = new Tensor(dev, xShape);
+            dev.Fill(dx, float.NaN);
+            dev.MaxPool2dBackward(x, Tensor.FromArray(dev, dyData, yShape), g, dx);
+            AssertBitwise(dx.ToArray(), dxR.ToArray(), $"maxpool backward on {dev.Name}, {what}");
         }
     }
 
@@ -228,25 +231,9 @@ public class ConvPoolKernelTests
             {
                 int h = Math.Max(kh - 2 * ph, 1) + t % 6, planes = 1 + t % 3;
                 var g = new PoolGeometry(h, w, kh, kw, 2, 2, ph, pw);
-                int[] xShape = [planes, h, w], yShape = [planes, g.OutH, g.OutW];
                 var xData = t % 2 == 0 ? TieRichData(rng, planes * h * w) : TestUtil.RandomArray(rng, planes * h * w);
                 var dyData = TestUtil.RandomArray(rng, planes * g.OutH * g.OutW);
-                string what = $"{kh}x{kw} pad {ph},{pw} on {h}x{w}, {planes} planes";
-                var yR = new Tensor(Ref, yShape);
-                Ref.MaxPool2d(Tensor.FromArray(Ref, xData, xShape), g, yR);
-                var dxR = new Tensor(Ref, xShape);
-                Ref.MaxPool2dBackward(Tensor.FromArray(Ref, xData, xShape), Tensor.FromArray(Ref, dyData, yShape), g, dxR);
-                foreach (var dev in Devices())
-                {
-                    var x = Tensor.FromArray(dev, xData, xShape);
-                    var y = new Tensor(dev, yShape);
-                    dev.MaxPool2d(x, g, y);
-                    AssertBitwise(y.ToArray(), yR.ToArray(), $"maxpool on {dev.Name}, {what}");
-                    var dx = new Tensor(dev, xShape);
-                    dev.Fill(dx, float.NaN);
-                    dev.MaxPool2dBackward(x, Tensor.FromArray(dev, dyData, yShape), g, dx);
-                    AssertBitwise(dx.ToArray(), dxR.ToArray(), $"maxpool backward on {dev.Name}, {what}");
-                }
+                CheckMaxPool(g, planes, xData, dyData, $"{kh}x{kw} pad {ph},{pw} on {h}x{w}, {planes} planes");
             }
         Assert.That(t, Is.GreaterThan(70), "geometries checked");
     }
