@@ -133,7 +133,8 @@ public sealed partial class CpuDevice
     // maximum is already NaN. Results are bitwise those of the scalar loop.
     // Backward: 2x2 windows without padding do not overlap, so each window's four inputs are written directly (dY at the
     // maximum, zeros elsewhere; only the last row and column an odd height or width leaves outside every window are
-    // cleared). Otherwise the plane is cleared and dY added at each window's maximum in window order, as the scalar loop.
+    // cleared). 3x3 windows with padding 0 or 1 build dX row by row (Overlapping3). Otherwise the plane is cleared and dY
+    // added at each window's maximum in window order, as the scalar loop.
 
     // Whether g is a max pool the stride-2 path computes: stride 2 both ways, windows of at most 4x4, padding at most half
     // the window (every window holds an input).
@@ -196,11 +197,11 @@ public sealed partial class CpuDevice
             }
         }
 
-        // The maxima of windows (i, j .. j + n − 1) of plane x and, where track, their positions in the plane (lanes past n:
-        // zeros). Blocks of 16 windows whose every element lies inside the plane's columns take the plain loop; those at
-        // the left and right edges (padding, a partial last block) mask their loads and skip the elements outside.
+        // The maxima of windows (i, j .. j + n − 1) of plane x and, where track, their positions (lanes past n: zeros): in
+        // the plane, or with rel as window offsets dr·KW + dc. Blocks of 16 windows whose every element lies inside the
+        // plane's columns take the plain loop; those at the left and right edges (padding, a partial last block) mask their
+        // loads and skip the elements outside.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        // rel: positions as window offsets dr·KW + dc instead of plane indices.
         private (Vector512<float> Best, Vector512<int> At) Window(float* x, int i, int j, int n, bool track, bool rel = false)
         {
             int w = _g.Width, rb = 2 * i - _g.PadH, r0 = Math.Max(0, rb), r1 = Math.Min(_g.Height, rb + _g.KernelH);
@@ -223,13 +224,13 @@ public sealed partial class CpuDevice
                     }
                 return (best, at);
             }
-            return Edge(x, r0, r1, first, n, track, rel ? rb : int.MinValue);
+            return Edge(x, r0, r1, rb, first, n, track, rel);
         }
 
         // Window for a block at the plane's left or right edge: masked loads, elements outside the plane skipped, the first
         // one inside taken. The masks depend on the column offset only, so they are built once per block.
         [SkipLocalsInit]
-        private (Vector512<float> Best, Vector512<int> At) Edge(float* x, int r0, int r1, int first, int n, bool track, int rb)
+        private (Vector512<float> Best, Vector512<int> At) Edge(float* x, int r0, int r1, int rb, int first, int n, bool track, bool rel)
         {
             int w = _g.Width, kw = _g.KernelW;
             var index = Kernels.Simd.Lanes512.Index;
@@ -261,7 +262,7 @@ public sealed partial class CpuDevice
                     var take = (Vector512.LessThanOrEqual(v, best) | ~Vector512.Equals(best, best)).AsInt32();
                     var keep = ~valid | (started & take);
                     best = Vector512.ConditionalSelect(keep.AsSingle(), best, v);
-                    if (track) at = Vector512.ConditionalSelect(keep, at, rb != int.MinValue ? Vector512.Create((r - rb) * kw + dc) : Vector512.Create(r * w + dc) + cols0);
+                    if (track) at = Vector512.ConditionalSelect(keep, at, rel ? Vector512.Create((r - rb) * kw + dc) : Vector512.Create(r * w + dc) + cols0);
                     started |= valid;
                 }
             }

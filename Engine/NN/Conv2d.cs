@@ -261,23 +261,20 @@ public sealed class Conv2d : Module
         // CPU, stride 1: dX is itself a convolution, of dY with the flipped, transposed kernel (TransposedGeometry), run as
         // an implicit GEMM straight into dX; no dcol matrix and no col2im. Otherwise dcol = Wᵀ·dY and col2im.
         var implicitCpu = direct ? null : Device as CpuDevice;
-        bool winogradDx = false, winogradDw = false;
-        if (!direct && UsesWinograd(g, n, OutChannels) is { } wcpu && DxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is not null)
+        var (gw, gT, scatterDx) = DxPath(g, n, implicitCpu);
+        bool winogradDx = gw is not null, winogradDw = false;
+        if (gw is { } gwv)
         {
             // Winograd where the forward and the dX convolution both take it: dX for the whole batch (W read flipped and
             // transposed: filter (ci, co) at co·Cin·9 + ci·9), then dW += the Winograd weight gradient where it pays (many
             // tiles); with few tiles (resnet_l4) the chunks below compute dW through the implicit GEMM and skip dX.
-            wcpu.ConvWinograd(Weight.Value, 9, InChannels * 9, true, InChannels, dY, 0, n, gw, dXp);
-            winogradDx = true;
+            implicitCpu!.ConvWinograd(Weight.Value, 9, InChannels * 9, true, InChannels, dY, 0, n, gwv, dXp);
             if (ForceWinograd || Kernels.Conv.Winograd.WeightGradPays(g, n, OutChannels))
             {
-                wcpu.ConvWeightGradWinograd(dY, OutChannels, xp, 0, n, g, 1f, Weight.Grad, 0);
+                implicitCpu.ConvWeightGradWinograd(dY, OutChannels, xp, 0, n, g, 1f, Weight.Grad, 0);
                 winogradDw = true;
             }
         }
-        var gT = !winogradDx && implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, implicitCpu) : (ConvGeometry?)null;
-        bool scatterDx = !winogradDx && UsesScatterDx(implicitCpu, g, gT);
-        if (scatterDx) gT = null;
         // The direct kernel takes W' written out; the GEMM reads it flipped straight from W (BlockedGemm.GemmIm2Col).
         Tensor? wT = gT is { } gtw && UsesDirectKernel(implicitCpu, gtw) ? FlippedWeight() : null;
         // col2im accumulates, so dX is cleared first; the other paths, and a 1x1 kernel's col2im on the CPU (its taps never
@@ -394,14 +391,20 @@ public sealed class Conv2d : Module
         return Kernels.Conv.ScatterDx.Cost(g, OutChannels) < other;
     }
 
-    /// <summary>Tests: whether a backward over <paramref name="g"/> (the geometry Forward builds) for <paramref name="n"/> images computes dX in scatter form.</summary>
-    internal bool ScatterDxFor(in ConvGeometry g, int n)
+    // How the backward computes dX on the CPU (implicitCpu: null off the CPU and for the copy-free 1x1 path), at most one
+    // of: Gw, the Winograd dX's geometry, where the forward and the dX convolution both take Winograd; Scatter, the
+    // scatter form; GT, the geometry of the gather form (the stride-1 dX as a convolution of dY). None: dcol and col2im.
+    private (ConvGeometry? Gw, ConvGeometry? GT, bool Scatter) DxPath(in ConvGeometry g, int n, CpuDevice? implicitCpu)
     {
-        var cpu = IsDirect(g) && ImagesPerChunk(n, g) == 1 ? null : Device as CpuDevice;
-        bool winogradDx = UsesWinograd(g, n, OutChannels) is not null && DxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is not null;
-        var gT = !winogradDx && cpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, cpu) : null;
-        return !winogradDx && UsesScatterDx(cpu, g, gT);
+        if (implicitCpu is not null && UsesWinograd(g, n, OutChannels) is not null && DxGeometry(g) is { } gw && UsesWinograd(gw, n, InChannels) is not null)
+            return (gw, null, false);
+        var gT = implicitCpu is not null && InChannels / Groups >= 4 ? TransposedGeometry(g, implicitCpu) : null;
+        return UsesScatterDx(implicitCpu, g, gT) ? (null, null, true) : (null, gT, false);
     }
+
+    /// <summary>Tests: whether a backward over <paramref name="g"/> (the geometry Forward builds) for <paramref name="n"/> images computes dX in scatter form.</summary>
+    internal bool ScatterDxFor(in ConvGeometry g, int n) =>
+        DxPath(g, n, IsDirect(g) && ImagesPerChunk(n, g) == 1 ? null : Device as CpuDevice).Scatter;
 
     /// <summary>Whether convolutions on the CPU use the Winograd kernel (Kernels/Conv/Winograd.cs) where it applies and pays.</summary>
     internal bool WinogradKernel { get; set; } = true;

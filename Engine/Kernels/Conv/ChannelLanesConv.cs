@@ -38,7 +38,7 @@ internal static class ChannelLanesConv
     /// output channels a non-zero multiple of 16, output rows of 1 to 12 pixels, a non-empty input.
     /// </summary>
     public static bool Applies(in ConvGeometry g, int outChannels) =>
-        Vector512.IsHardwareAccelerated && Avx512F.IsSupported && g.StrideH == 1 && g.StrideW == 1
+        DirectConv.IsSupported && g.StrideH == 1 && g.StrideW == 1
         && outChannels > 0 && outChannels % Lanes == 0 && g.OutW >= 1 && g.OutW <= MaxWidth && g.OutH >= 1 && g.Channels > 0;
 
     /// <summary>
@@ -92,7 +92,18 @@ internal static class ChannelLanesConv
             bool parallel = (long)images * Cost(g, outChannels) >= 1 << 18;
             switch (g.OutW)
             {
-                case 1: Run<W1>(in body, items, parallel); break; case 2: Run<W2>(in body, items, parallel); break; case 3: Run<W3>(in body, items, parallel); break; case 4: Run<W4>(in body, items, parallel); break; case 5: Run<W5>(in body, items, parallel); break; case 6: Run<W6>(in body, items, parallel); break; case 7: Run<W7>(in body, items, parallel); break; case 8: Run<W8>(in body, items, parallel); break; case 9: Run<W9>(in body, items, parallel); break; case 10: Run<W10>(in body, items, parallel); break; case 11: Run<W11>(in body, items, parallel); break; case 12: Run<W12>(in body, items, parallel); break;
+                case 1: Run<W1>(in body, items, parallel); break;
+                case 2: Run<W2>(in body, items, parallel); break;
+                case 3: Run<W3>(in body, items, parallel); break;
+                case 4: Run<W4>(in body, items, parallel); break;
+                case 5: Run<W5>(in body, items, parallel); break;
+                case 6: Run<W6>(in body, items, parallel); break;
+                case 7: Run<W7>(in body, items, parallel); break;
+                case 8: Run<W8>(in body, items, parallel); break;
+                case 9: Run<W9>(in body, items, parallel); break;
+                case 10: Run<W10>(in body, items, parallel); break;
+                case 11: Run<W11>(in body, items, parallel); break;
+                case 12: Run<W12>(in body, items, parallel); break;
                 default: throw new ArgumentException($"Output rows of {g.OutW} pixels are wider than {MaxWidth}.", nameof(g));
             }
         }
@@ -105,15 +116,12 @@ internal static class ChannelLanesConv
         else for (int i = 0; i < items; i++) b.Invoke(i);
     }
 
-    // xp (C, Hp, Wp) at dst = x's image at src with zeros around it.
+    // xp (C, Hp, Wp) at dst = x's image at src with zeros around it, plane by plane.
     private static void Pad(float[] x, long src, float[] xp, int dst, in ConvGeometry g)
     {
-        int h = g.Height, w = g.Width, ph = g.PadH, pw = g.PadW, wp = w + 2 * pw, hp = h + 2 * ph;
-        var d = xp.AsSpan(dst, g.Channels * hp * wp);
-        d.Clear();
+        int h = g.Height, w = g.Width, plane = (h + 2 * g.PadH) * (w + 2 * g.PadW);
         for (int ci = 0; ci < g.Channels; ci++)
-            for (int r = 0; r < h; r++)
-                x.AsSpan((int)(src + ((long)ci * h + r) * w), w).CopyTo(d.Slice((ci * hp + r + ph) * wp + pw, w));
+            Gemm.PaddedIm2Col.PadPlane(x.AsSpan((int)(src + (long)ci * h * w), h * w), xp.AsSpan(dst + ci * plane, plane), h, w, g.PadH, g.PadW);
     }
 
     // What the items of one call share. Items: whole images (each padded, where it needs it, into its thread's buffer) or,
