@@ -16,12 +16,14 @@ public class WinogradTests
     // (images, C, H, W, Cout, pad): odd and even planes (cut last tiles), channel counts off the 8-row panels, 1x1 inputs,
     // padding 0..2, tiles across image boundaries and across 32-tile panels, several tile blocks, seven blocks on two
     // threads, which splits the output channels in two ranges of 72, and (the last) few tiles with many channels: the
-    // few-tile path, its last item of output channels cut (136 = 4·32 + 8).
+    // few-tile path, its last item of output channels cut (136 = 4·32 + 8). Rows of up to 8 tiles are read in place by the
+    // input transform, wider ones copied first: 16 and 18 columns sit on either side of that line, and padding 3 puts
+    // whole patch rows and columns outside the plane.
     private static readonly (int N, int C, int H, int W, int Co, int P)[] Shapes =
     [
         (2, 3, 5, 7, 5, 1), (3, 17, 9, 10, 13, 1), (1, 8, 30, 33, 70, 0), (2, 5, 4, 4, 9, 2), (5, 40, 7, 7, 20, 1),
-        (1, 1, 1, 1, 1, 1), (2, 64, 14, 35, 130, 1), (1, 256, 28, 28, 136, 1), (3, 128, 7, 7, 136, 1),
-        (2, 16, 24, 24, 40, 1),
+        (1, 1, 1, 1, 1, 1), (2, 64, 14, 35, 130, 1), (2, 9, 13, 16, 11, 1), (1, 6, 11, 18, 10, 1), (2, 4, 6, 5, 7, 3),
+        (1, 256, 28, 28, 136, 1), (3, 128, 7, 7, 136, 1), (2, 16, 24, 24, 40, 1),
     ];
 
     private static void RequireKernel()
@@ -68,6 +70,17 @@ public class WinogradTests
         var plan = Winograd.Plan.For(threads: 2, tiles: 196, ci: 256, co: 136);
         Assert.That((plan.Blocks, plan.KSplit, plan.KPer), Is.EqualTo((7, 2, 72)));
         Assert.That(Winograd.FewTiles(48, 128, 136), Is.True);
+    }
+
+    [Test]
+    public void NarrowRowsAreReadInPlaceAndWideOnesCopied()
+    {
+        // Keeps FastKernelMatchesTheNaiveTwinBitForBit and WeightGradientMatchesTheDirectSumInDouble covering both input
+        // transforms and the line between them (8 tiles per row).
+        Assert.That(Winograd.ReadsInPlace(new ConvGeometry(9, 13, 16, 3, 3, 1, 1, 1, 1, 1, 1)), Is.True, "16 columns: 8 tiles");
+        Assert.That(Winograd.ReadsInPlace(new ConvGeometry(6, 11, 18, 3, 3, 1, 1, 1, 1, 1, 1)), Is.False, "18 columns: 9 tiles");
+        Assert.That(Shapes.Count(s => Winograd.ReadsInPlace(new ConvGeometry(s.C, s.H, s.W, 3, 3, 1, 1, s.P, s.P, 1, 1))),
+                    Is.InRange(3, Shapes.Length - 3), "both transforms are exercised");
     }
 
     [Test]
@@ -222,12 +235,13 @@ public class WinogradTests
     public void WeightGradientMatchesTheDirectSumInDouble([Values(1, 2)] int threads)
     {
         // Fast kernel (beta 0 and 0.5 over a filled dW, one image before the batch) and naive twin, against the definition.
-        // The shapes cover channels off the 8-row and 32-column panels, one to several 128-tile blocks per thread, cut tiles.
+        // The shapes cover channels off the 8-row and 32-column panels, one to several 128-tile blocks per thread, cut tiles,
+        // and rows read in place (up to 8 tiles, padding 3 included) as well as copied.
         RequireKernel();
         var dev = new CpuDevice(threads);
         var rng = new Random(31 + threads);
         foreach (var (n, c, h, w, co, p) in new[] { (2, 3, 5, 7, 5, 1), (3, 17, 9, 10, 13, 1), (1, 8, 30, 33, 70, 0), (5, 40, 7, 7, 20, 1),
-                                                    (2, 5, 4, 4, 9, 2), (4, 9, 23, 21, 40, 1) })
+                                                    (2, 5, 4, 4, 9, 2), (4, 9, 23, 21, 40, 1), (2, 9, 13, 16, 11, 1), (2, 4, 6, 5, 7, 3) })
         {
             var g = new ConvGeometry(c, h, w, 3, 3, 1, 1, p, p, 1, 1);
             var x = TestUtil.RandomArray(rng, n * c * h * w);
