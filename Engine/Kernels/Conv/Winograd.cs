@@ -415,7 +415,7 @@ internal static class Winograd
     /// first copying four zero-padded rows per channel into a buffer. Narrow planes spend more on those short copies
     /// (memmove and memset calls of 7 to 30 floats) than on the transform: ResNetSmall's 7x7 and 14x14 layers ran their
     /// forward 10–25 % and their weight gradient 12–16 % faster in place (2 threads, Zen 5). A 28x28 plane (14 tiles per
-    /// row) ran 20 % slower in place, so wider rows keep the copies.
+    /// row) ran its forward 21–27 % slower in place, so wider rows keep the copies.
     /// </summary>
     public const int InPlaceMaxTiles = 8;
 
