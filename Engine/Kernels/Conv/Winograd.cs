@@ -459,20 +459,8 @@ internal static class Winograd
                     int u0 = 2 * j;
                     TransformPatch16(rb + u0, bufW, out var r0, out var r1, out var r2, out var r3, out var r4, out var r5, out var r6, out var r7,
                                      out var r8, out var r9, out var r10, out var r11, out var r12, out var r13, out var r14, out var r15);
-                    int l = local + (j - j0), count = Math.Min(16, j1 - j);
-                    // Lanes l .. l + count − 1, possibly across two panels.
-                    int p = l / lanes, lane = l % lanes, first = Math.Min(count, lanes - lane);
-                    float* d = v + ((long)p * c + ch) * lanes + lane;
-                    Store16(d, vPer, first, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15);
-                    if (first < count)
-                    {
-                        float* d2 = v + ((long)(p + 1) * c + ch) * lanes;
-                        // Shift the lanes down by `first` so lane `first` lands at lane 0 of the next panel.
-                        var shift = Lanes512.Index + Vector512.Create(first);
-                        Store16(d2, vPer, count - first,
-                                Sh(r0, shift), Sh(r1, shift), Sh(r2, shift), Sh(r3, shift), Sh(r4, shift), Sh(r5, shift), Sh(r6, shift), Sh(r7, shift),
-                                Sh(r8, shift), Sh(r9, shift), Sh(r10, shift), Sh(r11, shift), Sh(r12, shift), Sh(r13, shift), Sh(r14, shift), Sh(r15, shift));
-                    }
+                    StoreTiles(v, vPer, c, ch, lanes, local + (j - j0), Math.Min(16, j1 - j),
+                               r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15);
                 }
             }
             t += j1 - j0;
@@ -508,7 +496,6 @@ internal static class Winograd
                 int col = 2 * j - pw;
                 var mA = InRow(col, w); var mB = InRow(col + 16, w); var mC = InRow(col + 2, w); var mD = InRow(col + 18, w);
                 int l = local + (j - j0), count = Math.Min(16, j1 - j);
-                int p = l / lanes, lane = l % lanes, first = Math.Min(count, lanes - lane);
                 for (int ch = 0; ch < c; ch++)
                 {
                     float* xc = x + ((long)n * c + ch) * plane + col;
@@ -516,20 +503,10 @@ internal static class Winograd
                     RowBMasked(xc + o1, mA & rowOk1, mB & rowOk1, mC & rowOk1, mD & rowOk1, out var b0, out var b1, out var b2, out var b3);
                     RowBMasked(xc + o2, mA & rowOk2, mB & rowOk2, mC & rowOk2, mD & rowOk2, out var c0, out var c1, out var c2, out var c3);
                     RowBMasked(xc + o3, mA & rowOk3, mB & rowOk3, mC & rowOk3, mD & rowOk3, out var d0, out var d1, out var d2, out var d3);
-                    var r0 = a0 - c0; var r1 = a1 - c1; var r2 = a2 - c2; var r3 = a3 - c3;
-                    var r4 = b0 + c0; var r5 = b1 + c1; var r6 = b2 + c2; var r7 = b3 + c3;
-                    var r8 = c0 - b0; var r9 = c1 - b1; var r10 = c2 - b2; var r11 = c3 - b3;
-                    var r12 = b0 - d0; var r13 = b1 - d1; var r14 = b2 - d2; var r15 = b3 - d3;
-                    float* d = v + ((long)p * c + ch) * lanes + lane;
-                    Store16(d, vPer, first, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15);
-                    if (first < count)
-                    {
-                        float* dn = v + ((long)(p + 1) * c + ch) * lanes;
-                        var shift = Lanes512.Index + Vector512.Create(first);
-                        Store16(dn, vPer, count - first,
-                                Sh(r0, shift), Sh(r1, shift), Sh(r2, shift), Sh(r3, shift), Sh(r4, shift), Sh(r5, shift), Sh(r6, shift), Sh(r7, shift),
-                                Sh(r8, shift), Sh(r9, shift), Sh(r10, shift), Sh(r11, shift), Sh(r12, shift), Sh(r13, shift), Sh(r14, shift), Sh(r15, shift));
-                    }
+                    CombineRows(a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3, out var r0, out var r1, out var r2, out var r3,
+                                out var r4, out var r5, out var r6, out var r7, out var r8, out var r9, out var r10, out var r11,
+                                out var r12, out var r13, out var r14, out var r15);
+                    StoreTiles(v, vPer, c, ch, lanes, l, count, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15);
                 }
             }
             t += j1 - j0;
@@ -564,6 +541,28 @@ internal static class Winograd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Sh(Vector512<float> v, Vector512<int> idx) => Avx512F.PermuteVar16x32x2(v, idx, v);
 
+    // V of 16 tiles for channel ch: tiles l .. l + count − 1 of the call, lanes of panels of `lanes` tiles, possibly
+    // across two panels.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StoreTiles(float* v, long vPer, int c, int ch, int lanes, int l, int count,
+        Vector512<float> r0, Vector512<float> r1, Vector512<float> r2, Vector512<float> r3, Vector512<float> r4, Vector512<float> r5,
+        Vector512<float> r6, Vector512<float> r7, Vector512<float> r8, Vector512<float> r9, Vector512<float> r10, Vector512<float> r11,
+        Vector512<float> r12, Vector512<float> r13, Vector512<float> r14, Vector512<float> r15)
+    {
+        int p = l / lanes, lane = l % lanes, first = Math.Min(count, lanes - lane);
+        float* d = v + ((long)p * c + ch) * lanes + lane;
+        Store16(d, vPer, first, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15);
+        if (first < count)
+        {
+            float* d2 = v + ((long)(p + 1) * c + ch) * lanes;
+            // Shift the lanes down by `first` so lane `first` lands at lane 0 of the next panel.
+            var shift = Lanes512.Index + Vector512.Create(first);
+            Store16(d2, vPer, count - first,
+                    Sh(r0, shift), Sh(r1, shift), Sh(r2, shift), Sh(r3, shift), Sh(r4, shift), Sh(r5, shift), Sh(r6, shift), Sh(r7, shift),
+                    Sh(r8, shift), Sh(r9, shift), Sh(r10, shift), Sh(r11, shift), Sh(r12, shift), Sh(r13, shift), Sh(r14, shift), Sh(r15, shift));
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Store16(float* d, long stride, int count,
         Vector512<float> r0, Vector512<float> r1, Vector512<float> r2, Vector512<float> r3, Vector512<float> r4, Vector512<float> r5,
@@ -589,7 +588,22 @@ internal static class Winograd
         RowB(rb + bufW, out var b0, out var b1, out var b2, out var b3);
         RowB(rb + 2 * bufW, out var c0, out var c1, out var c2, out var c3);
         RowB(rb + 3 * bufW, out var d0, out var d1, out var d2, out var d3);
-        // Bᵀ over the rows: (R0 − R2, R1 + R2, R2 − R1, R1 − R3).
+        CombineRows(a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3,
+                    out v0, out v1, out v2, out v3, out v4, out v5, out v6, out v7, out v8, out v9, out v10, out v11, out v12, out v13, out v14, out v15);
+    }
+
+    // Bᵀ over the rows (a, b, c, d: the four rows after d B): (R0 − R2, R1 + R2, R2 − R1, R1 − R3).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CombineRows(
+        Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
+        Vector512<float> b0, Vector512<float> b1, Vector512<float> b2, Vector512<float> b3,
+        Vector512<float> c0, Vector512<float> c1, Vector512<float> c2, Vector512<float> c3,
+        Vector512<float> d0, Vector512<float> d1, Vector512<float> d2, Vector512<float> d3,
+        out Vector512<float> v0, out Vector512<float> v1, out Vector512<float> v2, out Vector512<float> v3,
+        out Vector512<float> v4, out Vector512<float> v5, out Vector512<float> v6, out Vector512<float> v7,
+        out Vector512<float> v8, out Vector512<float> v9, out Vector512<float> v10, out Vector512<float> v11,
+        out Vector512<float> v12, out Vector512<float> v13, out Vector512<float> v14, out Vector512<float> v15)
+    {
         v0 = a0 - c0; v1 = a1 - c1; v2 = a2 - c2; v3 = a3 - c3;
         v4 = b0 + c0; v5 = b1 + c1; v6 = b2 + c2; v7 = b3 + c3;
         v8 = c0 - b0; v9 = c1 - b1; v10 = c2 - b2; v11 = c3 - b3;
