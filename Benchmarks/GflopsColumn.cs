@@ -21,36 +21,65 @@ public interface IHasFlops
     double FlopsFor(string method) => Flops;
 }
 
-/// <summary>Shows Flops / mean time in GFLOP/s for benchmarks with an <see cref="IHasFlops"/> parameter.</summary>
-public sealed class GflopsColumn : IColumn
+/// <summary>
+/// A column showing an amount of work per invocation (named by one of the case's parameters) over the mean time, in units
+/// of 1e9 per second; "-" where no parameter names the amount. <see cref="GflopsColumn"/> and <see cref="BandwidthColumn"/>
+/// differ only in the amount and their labels.
+/// </summary>
+public abstract class RateColumn(string id, string columnName, int priority, string legend) : IColumn
 {
-    public static readonly GflopsColumn Instance = new();
+    /// <summary>The amount of work of one invocation of <paramref name="benchmarkCase"/>, or null when none of its parameters carries one.</summary>
+    protected abstract double? AmountOf(BenchmarkCase benchmarkCase);
 
-    public string Id => nameof(GflopsColumn);
-    public string ColumnName => "GFLOP/s";
+    /// <inheritdoc/>
+    public string Id => id;
+    /// <inheritdoc/>
+    public string ColumnName => columnName;
+    /// <inheritdoc/>
     public bool AlwaysShow => true;
+    /// <inheritdoc/>
     public ColumnCategory Category => ColumnCategory.Custom;
-    public int PriorityInCategory => 0;
+    /// <inheritdoc/>
+    public int PriorityInCategory => priority;
+    /// <inheritdoc/>
     public bool IsNumeric => true;
+    /// <inheritdoc/>
     public UnitType UnitType => UnitType.Dimensionless;
-    public string Legend => "Floating-point operations per invocation (IHasFlops parameter) divided by the mean time, in 1e9/s";
+    /// <inheritdoc/>
+    public string Legend => legend;
+
+    /// <inheritdoc/>
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
+
+    /// <inheritdoc/>
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+    {
+        var amount = AmountOf(benchmarkCase);
+        var mean = summary[benchmarkCase]?.ResultStatistics?.Mean; // nanoseconds per invocation
+        if (amount is null || mean is null || mean <= 0) return "-";
+        return (amount.Value / mean.Value).ToString("F1", style.CultureInfo);
+    }
+
+    /// <inheritdoc/>
+    public bool IsAvailable(Summary summary) => true;
+    /// <inheritdoc/>
+    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+    /// <inheritdoc/>
+    public override string ToString() => ColumnName;
+}
+
+/// <summary>Shows Flops / mean time in GFLOP/s for benchmarks with an <see cref="IHasFlops"/> parameter.</summary>
+public sealed class GflopsColumn() : RateColumn(nameof(GflopsColumn), "GFLOP/s", 0,
+    "Floating-point operations per invocation (IHasFlops parameter) divided by the mean time, in 1e9/s")
+{
+    /// <summary>The column, added to every benchmark class by Program.</summary>
+    public static readonly GflopsColumn Instance = new();
 
     /// <summary>The flop count of a benchmark case, or null when none of its parameters carries one.</summary>
     public static double? FlopsOf(BenchmarkCase benchmarkCase) =>
         benchmarkCase.Parameters.Items.Select(p => p.Value).OfType<IHasFlops>()
             .Select(f => (double?)f.FlopsFor(benchmarkCase.Descriptor.WorkloadMethod.Name)).FirstOrDefault();
 
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-    {
-        var flops = FlopsOf(benchmarkCase);
-        var mean = summary[benchmarkCase]?.ResultStatistics?.Mean; // nanoseconds per invocation
-        if (flops is null || mean is null || mean <= 0) return "-";
-        return (flops.Value / mean.Value).ToString("F1", style.CultureInfo);
-    }
-
-    public bool IsAvailable(Summary summary) => true;
-    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-    public override string ToString() => ColumnName;
+    /// <inheritdoc/>
+    protected override double? AmountOf(BenchmarkCase benchmarkCase) => FlopsOf(benchmarkCase);
 }

@@ -1,6 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
-using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using ConvEngine.NN;
 
@@ -14,47 +12,16 @@ public interface IHasBytes
 }
 
 /// <summary>Shows bytes / mean time in GB/s for benchmarks with an <see cref="IHasBytes"/> parameter.</summary>
-public sealed class BandwidthColumn : IColumn
+public sealed class BandwidthColumn() : RateColumn(nameof(BandwidthColumn), "GB/s", 1,
+    "Bytes an invocation must move (one read of each input, one write of each output) divided by the mean time, in 1e9/s")
 {
     /// <summary>The column, added to every benchmark class by Program.</summary>
     public static readonly BandwidthColumn Instance = new();
 
     /// <inheritdoc/>
-    public string Id => nameof(BandwidthColumn);
-    /// <inheritdoc/>
-    public string ColumnName => "GB/s";
-    /// <inheritdoc/>
-    public bool AlwaysShow => true;
-    /// <inheritdoc/>
-    public ColumnCategory Category => ColumnCategory.Custom;
-    /// <inheritdoc/>
-    public int PriorityInCategory => 1;
-    /// <inheritdoc/>
-    public bool IsNumeric => true;
-    /// <inheritdoc/>
-    public UnitType UnitType => UnitType.Dimensionless;
-    /// <inheritdoc/>
-    public string Legend => "Bytes an invocation must move (one read of each input, one write of each output) divided by the mean time, in 1e9/s";
-
-    /// <inheritdoc/>
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-    /// <inheritdoc/>
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-    {
-        var bytes = benchmarkCase.Parameters.Items.Select(p => p.Value).OfType<IHasBytes>()
+    protected override double? AmountOf(BenchmarkCase benchmarkCase) =>
+        benchmarkCase.Parameters.Items.Select(p => p.Value).OfType<IHasBytes>()
             .Select(b => (double?)b.BytesFor(benchmarkCase.Descriptor.WorkloadMethod.Name)).FirstOrDefault();
-        var mean = summary[benchmarkCase]?.ResultStatistics?.Mean; // nanoseconds per invocation
-        if (bytes is null || mean is null || mean <= 0) return "-";
-        return (bytes.Value / mean.Value).ToString("F1", style.CultureInfo);
-    }
-
-    /// <inheritdoc/>
-    public bool IsAvailable(Summary summary) => true;
-    /// <inheritdoc/>
-    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-    /// <inheritdoc/>
-    public override string ToString() => ColumnName;
 }
 
 /// <summary>
