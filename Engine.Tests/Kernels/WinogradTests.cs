@@ -235,13 +235,15 @@ public class WinogradTests
     public void WeightGradientMatchesTheDirectSumInDouble([Values(1, 2)] int threads)
     {
         // Fast kernel (beta 0 and 0.5 over a filled dW, one image before the batch) and naive twin, against the definition.
-        // The shapes cover channels off the 8-row and 32-column panels, one to several 128-tile blocks per thread, cut tiles,
-        // and rows read in place (up to 8 tiles, padding 3 included) as well as copied.
+        // The shapes cover channels off the 8-row and 32-column panels, cut tiles, rows read in place (up to 8 tiles, padding
+        // 3 included) as well as copied, and both paths: up to FusedMaxTiles tiles as one block (256 exactly, output channels
+        // filling one, two and three panels), more through partial sums in one to several 128-tile blocks per thread.
         RequireKernel();
         var dev = new CpuDevice(threads);
         var rng = new Random(31 + threads);
         foreach (var (n, c, h, w, co, p) in new[] { (2, 3, 5, 7, 5, 1), (3, 17, 9, 10, 13, 1), (1, 8, 30, 33, 70, 0), (5, 40, 7, 7, 20, 1),
-                                                    (2, 5, 4, 4, 9, 2), (4, 9, 23, 21, 40, 1), (2, 9, 13, 16, 11, 1), (2, 4, 6, 5, 7, 3) })
+                                                    (2, 5, 4, 4, 9, 2), (4, 9, 23, 21, 40, 1), (2, 9, 13, 16, 11, 1), (2, 4, 6, 5, 7, 3),
+                                                    (3, 17, 20, 22, 37, 1), (20, 6, 7, 9, 5, 1), (4, 10, 16, 16, 33, 1), (2, 17, 12, 12, 70, 1) })
         {
             var g = new ConvGeometry(c, h, w, 3, 3, 1, 1, p, p, 1, 1);
             var x = TestUtil.RandomArray(rng, n * c * h * w);
@@ -277,7 +279,7 @@ public class WinogradTests
         yield return new TestCaseData(2, 6, 7, 6, 5, 2, PaddingMode.Zeros, true, true).SetName("Winograd_Conv2d_pad2");
         yield return new TestCaseData(2, 3, 6, 9, 4, 1, PaddingMode.Reflect, true, true).SetName("Winograd_Conv2d_reflect");
         yield return new TestCaseData(4, 32, 16, 16, 40, 1, PaddingMode.Zeros, true, false).SetName("Winograd_Conv2d_chosen");
-        // Few tiles, many channels: forward and dX through the few-tile path, dW through the implicit GEMM's chunks.
+        // Few tiles, many channels: forward and dX through the few-tile path, dW as one block of tiles.
         yield return new TestCaseData(2, 128, 7, 7, 136, 1, PaddingMode.Zeros, true, false).SetName("Winograd_Conv2d_few_tiles");
     }
 
@@ -337,7 +339,8 @@ public class WinogradTests
         Assert.That(Winograd.Pays(Same(256, 14), 8, 256), Is.True, "resnet_l3: 392 tiles");
         Assert.That(Winograd.Pays(Same(512, 7), 8, 512), Is.True, "resnet_l4: 128 tiles, through the few-tile path");
         Assert.That(Winograd.FewTiles(128, 512, 512), Is.True, "resnet_l4's few-tile path");
-        Assert.That(Winograd.WeightGradPays(Same(512, 7), 8, 512), Is.False, "resnet_l4's dW: 128 tiles are too shallow a GEMM");
+        Assert.That(Winograd.WeightGradPays(Same(512, 7), 8, 512), Is.True, "resnet_l4's dW: 128 tiles, as one block");
+        Assert.That(Winograd.WeightGradPays(Same(64, 7), 8, 64), Is.False, "64 channels over 128 tiles");
         Assert.That(Winograd.WeightGradPays(Same(256, 14), 8, 256), Is.True, "resnet_l3's dW: 392 tiles");
         Assert.That(Winograd.Pays(Same(512, 7), 16, 512), Is.True, "resnet_l4 at batch 16: 256 tiles");
         Assert.That(Winograd.FewTiles(256, 512, 512), Is.False, "256 tiles: the blocked path");

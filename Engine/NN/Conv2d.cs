@@ -266,8 +266,9 @@ public sealed class Conv2d : Module
         if (gw is { } gwv)
         {
             // Winograd where the forward and the dX convolution both take it: dX for the whole batch (W read flipped and
-            // transposed: filter (ci, co) at co·Cin·9 + ci·9), then dW += the Winograd weight gradient where it pays (many
-            // tiles); with few tiles (resnet_l4) the chunks below compute dW through the implicit GEMM and skip dX.
+            // transposed: filter (ci, co) at co·Cin·9 + ci·9), then dW += the Winograd weight gradient where it pays (where
+            // the forward does; few tiles, as in resnet_l4, as one block); otherwise the chunks below compute dW through the
+            // implicit GEMM and skip dX.
             implicitCpu!.ConvWinograd(Weight.Value, 9, InChannels * 9, true, InChannels, dY, 0, n, gwv, dXp);
             if (ForceWinograd || Kernels.Conv.Winograd.WeightGradPays(g, n, OutChannels))
             {

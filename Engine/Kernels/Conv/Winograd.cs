@@ -27,7 +27,7 @@
 // after the first add into it) and runs the output transform.
 // The forward adds the bias in the output transform.
 // Used by Conv2d's CPU forward, its dX (flipTaps: U from the flipped, transposed filter) and, through WeightGrad below, its
-// dW where that pays (WeightGradPays: many tiles); the naive twin is NaiveWinograd (Reference/), the oracle the convolution summed in double (WinogradTests).
+// dW where that pays (WeightGradPays: where the forward pays; few tiles as one block); the naive twin is NaiveWinograd (Reference/), the oracle the convolution summed in double (WinogradTests).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -62,11 +62,12 @@ internal static class Winograd
     }
 
     /// <summary>
-    /// Whether the Winograd weight gradient beats the implicit GEMM's: the tiles are its GEMMs' depth, so it needs the many
-    /// tiles <see cref="Pays"/> asks for without the few-tile path (resnet_l4, 128 tiles: 9.5–10.5 ms against 5.3–5.5).
+    /// Whether the Winograd weight gradient beats the implicit GEMM's: where <see cref="Pays"/> says so for the forward.
+    /// Many tiles take the blocked path with partial sums per thread; few tiles and many channels the one-block path
+    /// (<see cref="FusedMaxTiles"/>: resnet_l4, 128 tiles, 4.1–4.5 ms against 5.0–5.3 through the implicit GEMM in three
+    /// of four runs on 2 threads; 9.5–10.5 ms when it went through the partial sums as one item).
     /// </summary>
-    public static bool WeightGradPays(in ConvGeometry g, int images, int outChannels) =>
-        g.Channels >= 32 && outChannels >= 32 && (long)images * ((g.OutH + 1) / 2) * ((g.OutW + 1) / 2) >= 256;
+    public static bool WeightGradPays(in ConvGeometry g, int images, int outChannels) => Pays(g, images, outChannels);
 
     /// <summary>Whether <paramref name="g"/> is a convolution this kernel computes: 3x3, stride 1, dilation 1, a non-empty output.</summary>
     public static bool Applies(in ConvGeometry g) =>
@@ -700,6 +701,11 @@ internal static class Winograd
         int ci = g.Channels, co = outChannels, oh = g.OutH, ow = g.OutW;
         long tiles = (long)images * ((oh + 1) / 2) * ((ow + 1) / 2);
         int cPad = (ci + MR - 1) / MR * MR, kPad = (co + Lanes - 1) / Lanes * Lanes;
+        if (tiles > 0 && tiles <= FusedMaxTiles)
+        {
+            WeightGradFused(device, dY, co, x, firstImage, images, g, (int)tiles, cPad, kPad, beta, dW, dwOffset);
+            return;
+        }
         // One item per thread, each an equal share of the tiles (resnet_l3's 392 tiles in blocks of 128 left two threads with
         // three full blocks and a stub: dW 4.9 ms, against 3.0 for resnet_l2).
         int items = (int)Math.Clamp((tiles + DwBlock - 1) / DwBlock, 1, device.Threads);
@@ -715,8 +721,9 @@ internal static class Winograd
                 else body.Invoke(0);
             }
             var fin = new DwFinish(p0, pPer, tiles > 0 ? items : 0, kPad, ci, co, beta, dw0 + dwOffset);
-            if (device.Threads > 1 && (long)ci * co >= 4096) device.ParallelFor(ci, fin);
-            else for (int c = 0; c < ci; c++) fin.Invoke(c);
+            int blocks = (ci + FinishCB - 1) / FinishCB;
+            if (device.Threads > 1 && (long)ci * co >= 4096) device.ParallelFor(blocks, fin);
+            else for (int b = 0; b < blocks; b++) fin.Invoke(b);
         }
     }
 
@@ -751,11 +758,11 @@ internal static class Winograd
         }
     }
 
-    // dM[ξ][kp][tile − t0][32] for the tiles [t0, t1) (kp: panel of 32 output channels, zeros past co). Per tile-row segment,
+    // dM[ξ][kp][tile − t0][32] for the tiles [t0, t1) (kp: panel of 32 output channels, panelTiles tiles apart; zeros past co). Per tile-row segment,
     // dY's two rows are first transposed into dt[row][column][kPad] (8x8 register transposes; zeros past the plane and past
     // co), then each tile's 2x2 becomes 16 values, 16 channels at a time: dY Aᵀ per row gives (y0, y0 + y1, y0 − y1, −y1),
     // and A combines the two rows the same way.
-    private static unsafe void GradTransform(in ConvGeometry g, float* dY, int co, int kPad, long t0, long t1, float* m, long mPer, float* dt)
+    private static unsafe void GradTransform(in ConvGeometry g, float* dY, int co, int kPad, long t0, long t1, float* m, long mPer, float* dt, int panelTiles = DwBlock)
     {
         int oh = g.OutH, ow = g.OutW, th = (oh + 1) / 2, tw = (ow + 1) / 2, perImage = th * tw;
         long plane = (long)oh * ow;
@@ -796,7 +803,7 @@ internal static class Winograd
                     // dY Aᵀ: each row (y0, y1) → (y0, y0 + y1, y0 − y1, −y1); then A over the two rows: Z0, Z0 + Z1, Z0 − Z1, −Z1.
                     var z0 = y00; var z1 = y00 + y01; var z2 = y00 - y01; var z3 = -y01;
                     var w0 = y10; var w1 = y10 + y11; var w2 = y10 - y11; var w3 = -y11;
-                    float* o = d + (long)(k / Lanes) * DwBlock * Lanes + k % Lanes;
+                    float* o = d + (long)(k / Lanes) * panelTiles * Lanes + k % Lanes;
                     z0.Store(o); z1.Store(o + mPer); z2.Store(o + 2 * mPer); z3.Store(o + 3 * mPer);
                     (z0 + w0).Store(o + 4 * mPer); (z1 + w1).Store(o + 5 * mPer); (z2 + w2).Store(o + 6 * mPer); (z3 + w3).Store(o + 7 * mPer);
                     (z0 - w0).Store(o + 8 * mPer); (z1 - w1).Store(o + 9 * mPer); (z2 - w2).Store(o + 10 * mPer); (z3 - w3).Store(o + 11 * mPer);
@@ -840,45 +847,193 @@ internal static class Winograd
         c60.Store(c + 6 * ldc); c61.Store(c + 6 * ldc + 16); c70.Store(c + 7 * ldc); c71.Store(c + 7 * ldc + 16);
     }
 
-    // Input channel c of dW: dUᵀ[ξ][c][co] summed over the items in order, then Gᵀ dU G per output channel (16 at a time):
-    // Gᵀ over the rows of dU gives (R0 + ½R1 + ½R2, ½R1 − ½R2, ½R1 + ½R2 + R3), and each of those rows (a, b, c, d)
-    // becomes (a + ½b + ½c, ½b − ½c, ½b + ½c + d). dW = beta·dW + that (beta 0: dW not read).
+    // Gᵀ dU G for 16 output channels at once: u[ξ] holds dU's 16 values (row-major 4x4) of one input channel, 16 output
+    // channels in the lanes. Gᵀ over the rows gives (R0 + ½R1 + ½R2, ½R1 − ½R2, ½R1 + ½R2 + R3), and each of those rows
+    // (a, b, c, d) becomes (a + ½b + ½c, ½b − ½c, ½b + ½c + d): the 9 taps, stored tapStride apart.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void FilterGrad(Vector512<float>* u, float* t, long tapStride)
+    {
+        var half = Vector512.Create(0.5f);
+        for (int col = 0; col < 4; col++)
+        {
+            var r0 = u[col]; var r1 = u[4 + col]; var r2 = u[8 + col]; var r3 = u[12 + col];
+            u[col] = r0 + half * r1 + half * r2;
+            u[4 + col] = half * r1 - half * r2;
+            u[8 + col] = half * r1 + half * r2 + r3;
+        }
+        for (int row = 0; row < 3; row++)
+        {
+            var a = u[4 * row]; var b = u[4 * row + 1]; var cc = u[4 * row + 2]; var d = u[4 * row + 3];
+            (a + half * b + half * cc).Store(t + (3 * row) * tapStride);
+            (half * b - half * cc).Store(t + (3 * row + 1) * tapStride);
+            (half * b + half * cc + d).Store(t + (3 * row + 2) * tapStride);
+        }
+    }
+
+    /// <summary>Input channels per block of the weight gradient's last step (one dW row segment of 8·9 floats per output channel).</summary>
+    private const int FinishCB = 8;
+
+    // dW rows k0 .. k0 + lanes − 1, input channels [c0, c0 + cn) (cn ≤ 8) = beta·dW + tb, where tb holds them as
+    // [c·9 + tap][output channel] (row stride ldt): transposed 8x8 at a time into 72 contiguous floats per dW row (one
+    // channel at a time would scatter 16 rows of 9 floats, each to another cache line). rows: 16·72 floats of scratch.
+    private static unsafe void StoreFilterGrads(float* tb, int ldt, int k0, int lanes, int c0, int cn, int ci, float beta, float* dW, float* rows)
+    {
+        int taps = cn * 9, ld = ci * 9;
+        for (int l0 = 0; l0 < lanes; l0 += 16)
+        {
+            int ln = Math.Min(16, lanes - l0);
+            bool full = ln == 16 && cn == FinishCB;
+            // Straight into dW when it is overwritten whole; otherwise through rows and added.
+            float* dst = full && beta == 0 ? dW + ((long)(k0 + l0) * ci + c0) * 9 : rows;
+            int stride = full && beta == 0 ? ld : FinishCB * 9;
+            for (int h = 0; h < ln; h += 8)
+                for (int i0 = 0; i0 < taps; i0 += 8)
+                    BlockedGemm.Transpose8Rows(tb + (long)i0 * ldt + l0 + h, ldt, Math.Min(8, taps - i0), dst + (long)h * stride + i0, stride);
+            if (full && beta == 0) continue;
+            for (int l = 0; l < ln; l++)
+            {
+                float* o = dW + ((long)(k0 + l0 + l) * ci + c0) * 9, r = rows + l * FinishCB * 9;
+                int i = 0;
+                for (; i + 16 <= taps; i += 16)
+                    (beta == 0 ? Vector512.Load(r + i) : Vector512.FusedMultiplyAdd(Vector512.Create(beta), Vector512.Load(o + i), Vector512.Load(r + i))).Store(o + i);
+                for (; i < taps; i++) o[i] = beta == 0 ? r[i] : beta * o[i] + r[i];
+            }
+        }
+    }
+
+    // Input channels [c0, c0 + 8) of dW: dUᵀ[ξ][c][co] summed over the items in order (each channel's rows read in order,
+    // 16 streams at a time), Gᵀ dU G into tb[c·9 + tap][co], then stored into dW's rows (StoreFilterGrads).
     private readonly unsafe struct DwFinish(float* part, long pPer, int items, int kPad, int ci, int co, float beta, float* dW) : IParallelBody
     {
-        [SkipLocalsInit]   // u and t are written before they are read
-        public void Invoke(int c)
+        [ThreadStatic] private static float[]? t_taps;
+
+        [SkipLocalsInit]   // u and rows are written before they are read
+        public void Invoke(int block)
         {
-            float* t = stackalloc float[9 * 16];
+            int c0 = block * FinishCB, cn = Math.Min(FinishCB, ci - c0), kRound = (co + 15) & ~15;
+            var buf = Scratch.Get(ref t_taps, FinishCB * 9 * kRound);
+            float* rows = stackalloc float[16 * FinishCB * 9];
             var u = stackalloc Vector512<float>[16];
-            var half = Vector512.Create(0.5f);
-            for (int k = 0; k < co; k += 16)
+            fixed (float* tb = buf)
             {
+                for (int c = 0; c < cn; c++)
+                    for (int k = 0; k < co; k += 16)
+                    {
+                        for (int xi = 0; xi < 16; xi++)
+                        {
+                            var sum = Vector512<float>.Zero;
+                            for (int it = 0; it < items; it++) sum += Vector512.Load(part + it * 16 * pPer + xi * pPer + (long)(c0 + c) * kPad + k);
+                            u[xi] = sum;
+                        }
+                        FilterGrad(u, tb + (long)c * 9 * kRound + k, kRound);
+                    }
+                StoreFilterGrads(tb, kRound, 0, co, c0, cn, ci, beta, dW, rows);
+            }
+        }
+    }
+
+    // ---- Weight gradient for few tiles ---------------------------------------------------------------------------------
+    // With few tiles (resnet_l4: 8 x 7x7 planes, 128 tiles) and many channels, the partial dUᵀ of the path above (16 GEMMs
+    // of Ci x Co, 16 MB at 512 → 512) is written out and read back for a few flops per element, and one item per thread
+    // over 128 tiles leaves a single item. Here the tiles are one block: V and dM for all of them are written first (items:
+    // ranges of tiles), then items of FusedPanels panels of 32 output channels each run, per block of 8 input channels, the
+    // 16 GEMMs of depth T into an 8 x 32·FusedPanels x 16 block in L1 and turn it into dW at once. The items split the
+    // output channels, so the result does not depend on the thread count.
+
+    /// <summary>
+    /// The most tiles the weight gradient takes as one block (<see cref="WeightGradFused"/>). resnet_l4 (128 tiles): 7.2–7.7
+    /// ms on one thread against 9.5–11.1 through the partial sums (one item: 8.2–10.0 on two threads, now 4.0–5.7);
+    /// resnet_l3 (392 tiles) as one block ran 5.9–6.7 ms on one thread against 5.7–5.9 through the partial sums.
+    /// </summary>
+    public const int FusedMaxTiles = 256;
+
+    /// <summary>Panels of 32 output channels per item of the fused weight gradient (V is streamed once per item).</summary>
+    public const int FusedPanels = 2;
+
+    [ThreadStatic] private static float[]? t_wfv, t_wfm;
+
+    private static unsafe void WeightGradFused(CpuDevice device, float[] dY, int co, float[] x, int firstImage, int images, in ConvGeometry g,
+                                               int tiles, int cPad, int kPad, float beta, float[] dW, int dwOffset)
+    {
+        int ci = g.Channels, ldv = (tiles + 15) & ~15;
+        long vPer = XiStride((long)cPad * ldv), mPer = XiStride((long)kPad * ldv);
+        var v = Scratch.Get(ref t_wfv, checked((int)(16 * vPer + 16)));
+        var m = Scratch.Get(ref t_wfm, checked((int)(16 * mPer + 16)));
+        fixed (float* dy0 = dY, x0 = x, va = v, ma = m, dw0 = dW)
+        {
+            // Both on cache lines: the transform items write parts of the same rows, split at multiples of 16 tiles.
+            float* v0 = (float*)(((nint)va + 63) & ~(nint)63), m0 = (float*)(((nint)ma + 63) & ~(nint)63);
+            float* xs = x0 + (long)firstImage * ci * g.Height * g.Width, dys = dy0 + (long)firstImage * co * g.OutH * g.OutW;
+            int chunks = Math.Min(device.Threads, (tiles + 15) / 16);
+            var tr = new FusedTransforms(g, xs, dys, co, kPad, tiles, chunks, v0, vPer, m0, mPer, ldv);
+            if (chunks > 1) device.ParallelFor(chunks, tr);
+            else tr.Invoke(0);
+            int items = (kPad / Lanes + FusedPanels - 1) / FusedPanels;
+            var mul = new FusedProducts(v0, vPer, m0, mPer, ldv, tiles, ci, co, kPad, beta, dw0 + dwOffset);
+            if (items > 1) device.ParallelFor(items, mul);
+            else mul.Invoke(0);
+        }
+    }
+
+    // Item i: V and dM of the tiles [i·T/n, (i + 1)·T/n), rounded to 16, at their place in the whole block.
+    private readonly unsafe struct FusedTransforms(ConvGeometry g, float* x, float* dY, int co, int kPad, int tiles, int chunks,
+                                                   float* v, long vPer, float* m, long mPer, int ldv) : IParallelBody
+    {
+        // Item i's first tile: i·T/n rounded up to 16 (whole 16-tile stores), T for i = n.
+        private int Bound(int i) => i >= chunks ? tiles : Math.Min(tiles, ((int)((long)i * tiles / chunks) + 15) & ~15);
+
+        public void Invoke(int item)
+        {
+            int t0 = Bound(item), t1 = Bound(item + 1);
+            if (t0 >= t1) return;
+            int tw = (g.OutW + 1) / 2, bufW = RowWidth(tw);
+            var rows = Scratch.Get(ref t_dwrows, 4 * bufW);
+            var dyt = Scratch.Get(ref t_dyt, 2 * (2 * tw + 2) * kPad);
+            fixed (float* rb = rows, dt = dyt)
+            {
+                InputTransform(g, x, t0, t1, v + t0, vPer, rb, bufW, ldv);
+                GradTransform(g, dY, co, kPad, t0, t1, m + (long)t0 * Lanes, mPer, dt, ldv);
+            }
+        }
+    }
+
+    // Item i: output channels [32·FusedPanels·i, +32·FusedPanels). Per block of 8 input channels, the 16 products
+    // dUᵀ_ξ (8 x 32·FusedPanels) = V_ξ (8 x T) · dM_ξᵀ (T x 32·FusedPanels) into cs, then Gᵀ dU G into dW.
+    private readonly unsafe struct FusedProducts(float* v, long vPer, float* m, long mPer, int ldv, int tiles, int ci, int co, int kPad,
+                                                 float beta, float* dW) : IParallelBody
+    {
+        private const int Width = Lanes * FusedPanels;
+
+        [SkipLocalsInit]   // cs, tb, rows and u are written before they are read
+        public void Invoke(int item)
+        {
+            int kp0 = item * FusedPanels, panels = Math.Min(FusedPanels, kPad / Lanes - kp0), k0 = kp0 * Lanes;
+            int kn = Math.Min(co - k0, panels * Lanes);
+            float* cs = stackalloc float[16 * MR * Width];          // cs[ξ][c][k]
+            float* tb = stackalloc float[FinishCB * 9 * Width];     // tb[c·9 + tap][k]
+            float* rows = stackalloc float[16 * FinishCB * 9];
+            var u = stackalloc Vector512<float>[16];
+            for (int c0 = 0; c0 < ci; c0 += MR)
+            {
+                // The next block's dW rows (72 floats of each of kn rows, 18·Ci bytes apart): no prefetcher follows so many.
+                if (c0 + MR < ci)
+                    for (int k = 0; k < kn; k++)
+                    {
+                        byte* r = (byte*)(dW + ((long)(k0 + k) * ci + c0 + MR) * 9);
+                        Sse.Prefetch0(r); Sse.Prefetch0(r + 64); Sse.Prefetch0(r + 128); Sse.Prefetch0(r + 192); Sse.Prefetch0(r + 256);
+                    }
                 for (int xi = 0; xi < 16; xi++)
-                {
-                    var sum = Vector512<float>.Zero;
-                    for (int it = 0; it < items; it++) sum += Vector512.Load(part + it * 16 * pPer + xi * pPer + (long)c * kPad + k);
-                    u[xi] = sum;
-                }
-                for (int col = 0; col < 4; col++)
-                {
-                    var r0 = u[col]; var r1 = u[4 + col]; var r2 = u[8 + col]; var r3 = u[12 + col];
-                    u[col] = r0 + half * r1 + half * r2;
-                    u[4 + col] = half * r1 - half * r2;
-                    u[8 + col] = half * r1 + half * r2 + r3;
-                }
-                for (int row = 0; row < 3; row++)
-                {
-                    var a = u[4 * row]; var b = u[4 * row + 1]; var cc = u[4 * row + 2]; var d = u[4 * row + 3];
-                    (a + half * b + half * cc).Store(t + (3 * row) * 16);
-                    (half * b - half * cc).Store(t + (3 * row + 1) * 16);
-                    (half * b + half * cc + d).Store(t + (3 * row + 2) * 16);
-                }
-                int lanes = Math.Min(16, co - k);
-                for (int l = 0; l < lanes; l++)
-                {
-                    float* dst = dW + ((long)(k + l) * ci + c) * 9;
-                    for (int tap = 0; tap < 9; tap++) dst[tap] = beta == 0 ? t[tap * 16 + l] : beta * dst[tap] + t[tap * 16 + l];
-                }
+                    for (int p = 0; p < panels; p++)
+                        RunStridedA(tiles, v + xi * vPer + (long)c0 * ldv, ldv, m + xi * mPer + (long)(kp0 + p) * ldv * Lanes,
+                                    cs + xi * MR * Width + p * Lanes, Width, accumulate: false);
+                int cn = Math.Min(MR, ci - c0);
+                for (int c = 0; c < cn; c++)
+                    for (int k = 0; k < kn; k += 16)
+                    {
+                        for (int xi = 0; xi < 16; xi++) u[xi] = Vector512.Load(cs + (xi * MR + c) * Width + k);
+                        FilterGrad(u, tb + c * 9 * Width + k, Width);
+                    }
+                StoreFilterGrads(tb, Width, k0, kn, c0, cn, ci, beta, dW, rows);
             }
         }
     }
