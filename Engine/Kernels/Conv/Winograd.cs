@@ -64,8 +64,8 @@ internal static class Winograd
     /// <summary>
     /// Whether the Winograd weight gradient beats the implicit GEMM's: where <see cref="Pays"/> says so for the forward.
     /// Many tiles take the blocked path with partial sums per thread; few tiles and many channels the one-block path
-    /// (<see cref="FusedMaxTiles"/>: resnet_l4, 128 tiles, 4.1–4.5 ms against 5.0–5.3 through the implicit GEMM in three
-    /// of four runs on 2 threads; 9.5–10.5 ms when it went through the partial sums as one item).
+    /// (<see cref="FusedMaxTiles"/>: resnet_l4, 128 tiles, 4.5–4.85 ms on 2 threads against 5.0–5.6 through the implicit
+    /// GEMM; 9.5–10.5 ms when it went through the partial sums as one item).
     /// </summary>
     public static bool WeightGradPays(in ConvGeometry g, int images, int outChannels) => Pays(g, images, outChannels);
 
@@ -423,13 +423,15 @@ internal static class Winograd
     /// <summary>Whether <see cref="InputTransform"/> reads <paramref name="g"/>'s input in place (rows of at most <see cref="InPlaceMaxTiles"/> tiles).</summary>
     public static bool ReadsInPlace(in ConvGeometry g) => (g.OutW + 1) / 2 <= InPlaceMaxTiles;
 
-    // V[ξ][p][c][lane] for the tiles [t0, t1): tile t0 + lanes·p + lane (panels of 32 for the forward GEMM's B; one panel
-    // of the whole block, rows of tiles, for the weight gradient's A). Each tile row segment of each channel: the four input
+    // V[ξ][p][c][lane] for the tiles [t0, t1) and the channels [chLo, chHi) (default all): tile t0 + lanes·p + lane
+    // (panels of 32 for the forward GEMM's B; one panel of the whole block, rows of tiles, for the weight gradient's A). Each tile row segment of each channel: the four input
     // rows it reads, zero padded, into rb; then 16 tiles at a time: columns 2j..2j+3 of each row by even/odd permutes.
     // Rows of at most InPlaceMaxTiles tiles skip rb and load the rows from x (InputTransformInPlace).
-    private static unsafe void InputTransform(in ConvGeometry g, float* x, long t0, long t1, float* v, long vPer, float* rb, int bufW, int lanes = Lanes)
+    private static unsafe void InputTransform(in ConvGeometry g, float* x, long t0, long t1, float* v, long vPer, float* rb, int bufW, int lanes = Lanes,
+                                              int chLo = 0, int chHi = -1)
     {
-        if (ReadsInPlace(g)) { InputTransformInPlace(g, x, t0, t1, v, vPer, lanes); return; }
+        if (chHi < 0) chHi = g.Channels;
+        if (ReadsInPlace(g)) { InputTransformInPlace(g, x, t0, t1, v, vPer, lanes, chLo, chHi); return; }
         int c = g.Channels, h = g.Height, w = g.Width, ph = g.PadH, pw = g.PadW;
         int th = (g.OutH + 1) / 2, tw = (g.OutW + 1) / 2, perImage = th * tw;
         long plane = (long)h * w;
@@ -440,7 +442,7 @@ internal static class Winograd
             int local = (int)(t - t0);
             // Columns of the row buffer: u ↔ input column u − pW (zero outside [0, W)); the segment needs u in [2·j0, 2·j1 + 2).
             int uLo = 2 * j0, uHi = 2 * (j0 + (j1 - j0 - 1) / 16 * 16) + 34;
-            for (int ch = 0; ch < c; ch++)
+            for (int ch = chLo; ch < chHi; ch++)
             {
                 float* xc = x + ((long)n * c + ch) * plane;
                 for (int r = 0; r < 4; r++)
@@ -473,7 +475,7 @@ internal static class Winograd
     // and give zeros for the padding, as the copied rows held; a row outside the plane gets all-false masks (a pointer
     // clamped into the plane, nothing read). The masks depend on the tile group and the row only, so they are built once
     // for all channels.
-    private static unsafe void InputTransformInPlace(in ConvGeometry g, float* x, long t0, long t1, float* v, long vPer, int lanes)
+    private static unsafe void InputTransformInPlace(in ConvGeometry g, float* x, long t0, long t1, float* v, long vPer, int lanes, int chLo, int chHi)
     {
         int c = g.Channels, h = g.Height, w = g.Width, ph = g.PadH, pw = g.PadW;
         int th = (g.OutH + 1) / 2, tw = (g.OutW + 1) / 2, perImage = th * tw;
@@ -497,7 +499,7 @@ internal static class Winograd
                 int col = 2 * j - pw;
                 var mA = InRow(col, w); var mB = InRow(col + 16, w); var mC = InRow(col + 2, w); var mD = InRow(col + 18, w);
                 int l = local + (j - j0), count = Math.Min(16, j1 - j);
-                for (int ch = 0; ch < c; ch++)
+                for (int ch = chLo; ch < chHi; ch++)
                 {
                     float* xc = x + ((long)n * c + ch) * plane + col;
                     RowBMasked(xc + o0, mA & rowOk0, mB & rowOk0, mC & rowOk0, mD & rowOk0, out var a0, out var a1, out var a2, out var a3);
@@ -935,19 +937,21 @@ internal static class Winograd
     // ---- Weight gradient for few tiles ---------------------------------------------------------------------------------
     // With few tiles (resnet_l4: 8 x 7x7 planes, 128 tiles) and many channels, the partial dUᵀ of the path above (16 GEMMs
     // of Ci x Co, 16 MB at 512 → 512) is written out and read back for a few flops per element, and one item per thread
-    // over 128 tiles leaves a single item. Here the tiles are one block: V and dM for all of them are written first (items:
-    // ranges of tiles), then items of FusedPanels panels of 32 output channels each run, per block of 8 input channels, the
-    // 16 GEMMs of depth T into an 8 x 32·FusedPanels x 16 block in L1 and turn it into dW at once. The items split the
-    // output channels, so the result does not depend on the thread count.
+    // over 128 tiles leaves a single item. Here the tiles are one block and the items split the input channels: each builds
+    // V for its channels and dM for all output channels (every item needs all of dM; built by each for itself, because
+    // reading lines the other core has just written cost more than building them: resnet_l4 6.5–6.7 ms against 4.2–4.5
+    // with no transforms at all), then, per FusedPanels panels of 32 output channels and block of 8 input channels, runs
+    // the 16 GEMMs of depth T into an 8 x 64 x 16 block in L1 and turns it into dW at once. No partial sums, so the result
+    // does not depend on the thread count.
 
     /// <summary>
     /// The most tiles the weight gradient takes as one block (<see cref="WeightGradFused"/>). resnet_l4 (128 tiles): 7.2–7.7
-    /// ms on one thread against 9.5–11.1 through the partial sums (one item: 8.2–10.0 on two threads, now 4.0–5.7);
+    /// ms on one thread against 9.5–11.1 through the partial sums (one item: 8.2–10.0 on two threads);
     /// resnet_l3 (392 tiles) as one block ran 5.9–6.7 ms on one thread against 5.7–5.9 through the partial sums.
     /// </summary>
     public const int FusedMaxTiles = 256;
 
-    /// <summary>Panels of 32 output channels per item of the fused weight gradient (V is streamed once per item).</summary>
+    /// <summary>Panels of 32 output channels per pass over an item's V (their B panels, 16·T·32·FusedPanels floats, stay in L2).</summary>
     public const int FusedPanels = 2;
 
     [ThreadStatic] private static float[]? t_wfv, t_wfm;
@@ -955,85 +959,73 @@ internal static class Winograd
     private static unsafe void WeightGradFused(CpuDevice device, float[] dY, int co, float[] x, int firstImage, int images, in ConvGeometry g,
                                                int tiles, int cPad, int kPad, float beta, float[] dW, int dwOffset)
     {
-        int ci = g.Channels, ldv = (tiles + 15) & ~15;
-        long vPer = XiStride((long)cPad * ldv), mPer = XiStride((long)kPad * ldv);
-        var v = Scratch.Get(ref t_wfv, checked((int)(16 * vPer + 16)));
-        var m = Scratch.Get(ref t_wfm, checked((int)(16 * mPer + 16)));
-        fixed (float* dy0 = dY, x0 = x, va = v, ma = m, dw0 = dW)
+        int ci = g.Channels;
+        int items = Math.Min(device.Threads, cPad / MR);
+        fixed (float* dy0 = dY, x0 = x, dw0 = dW)
         {
-            // Both on cache lines: the transform items write parts of the same rows, split at multiples of 16 tiles.
-            float* v0 = (float*)(((nint)va + 63) & ~(nint)63), m0 = (float*)(((nint)ma + 63) & ~(nint)63);
-            float* xs = x0 + (long)firstImage * ci * g.Height * g.Width, dys = dy0 + (long)firstImage * co * g.OutH * g.OutW;
-            int chunks = Math.Min(device.Threads, (tiles + 15) / 16);
-            var tr = new FusedTransforms(g, xs, dys, co, kPad, tiles, chunks, v0, vPer, m0, mPer, ldv);
-            if (chunks > 1) device.ParallelFor(chunks, tr);
-            else tr.Invoke(0);
-            int items = (kPad / Lanes + FusedPanels - 1) / FusedPanels;
-            var mul = new FusedProducts(v0, vPer, m0, mPer, ldv, tiles, ci, co, kPad, beta, dw0 + dwOffset);
-            if (items > 1) device.ParallelFor(items, mul);
-            else mul.Invoke(0);
+            var body = new FusedItem(g, x0 + (long)firstImage * ci * g.Height * g.Width, dy0 + (long)firstImage * co * g.OutH * g.OutW, co, kPad,
+                                     tiles, items, beta, dw0 + dwOffset);
+            if (items > 1) device.ParallelFor(items, body);
+            else body.Invoke(0);
         }
     }
 
-    // Item i: V and dM of the tiles [i·T/n, (i + 1)·T/n), rounded to 16, at their place in the whole block.
-    private readonly unsafe struct FusedTransforms(ConvGeometry g, float* x, float* dY, int co, int kPad, int tiles, int chunks,
-                                                   float* v, long vPer, float* m, long mPer, int ldv) : IParallelBody
-    {
-        // Item i's first tile: i·T/n rounded up to 16 (whole 16-tile stores), T for i = n.
-        private int Bound(int i) => i >= chunks ? tiles : Math.Min(tiles, ((int)((long)i * tiles / chunks) + 15) & ~15);
-
-        public void Invoke(int item)
-        {
-            int t0 = Bound(item), t1 = Bound(item + 1);
-            if (t0 >= t1) return;
-            int tw = (g.OutW + 1) / 2, bufW = RowWidth(tw);
-            var rows = Scratch.Get(ref t_dwrows, 4 * bufW);
-            var dyt = Scratch.Get(ref t_dyt, 2 * (2 * tw + 2) * kPad);
-            fixed (float* rb = rows, dt = dyt)
-            {
-                InputTransform(g, x, t0, t1, v + t0, vPer, rb, bufW, ldv);
-                GradTransform(g, dY, co, kPad, t0, t1, m + (long)t0 * Lanes, mPer, dt, ldv);
-            }
-        }
-    }
-
-    // Item i: output channels [32·FusedPanels·i, +32·FusedPanels). Per block of 8 input channels, the 16 products
-    // dUᵀ_ξ (8 x 32·FusedPanels) = V_ξ (8 x T) · dM_ξᵀ (T x 32·FusedPanels) into cs, then Gᵀ dU G into dW.
-    private readonly unsafe struct FusedProducts(float* v, long vPer, float* m, long mPer, int ldv, int tiles, int ci, int co, int kPad,
-                                                 float beta, float* dW) : IParallelBody
+    // Item i: input channels [c0, c1) (8·⌊i·(Ci/8)/n⌋ ..), all output channels.
+    private readonly unsafe struct FusedItem(ConvGeometry g, float* x, float* dY, int co, int kPad, int tiles, int items, float beta, float* dW)
+        : IParallelBody
     {
         private const int Width = Lanes * FusedPanels;
+
+        private int Bound(int i) => i >= items ? g.Channels : (int)((long)i * ((g.Channels + MR - 1) / MR) / items) * MR;
 
         [SkipLocalsInit]   // cs, tb, rows and u are written before they are read
         public void Invoke(int item)
         {
-            int kp0 = item * FusedPanels, panels = Math.Min(FusedPanels, kPad / Lanes - kp0), k0 = kp0 * Lanes;
-            int kn = Math.Min(co - k0, panels * Lanes);
+            int ci = g.Channels, c0 = Bound(item), c1 = Bound(item + 1), ldv = (tiles + 15) & ~15;
+            if (c0 >= c1) return;
+            int rowsV = (c1 - c0 + MR - 1) / MR * MR;
+            long vPer = XiStride((long)rowsV * ldv), mPer = XiStride((long)kPad * ldv);
+            var vBuf = Scratch.Get(ref t_wfv, checked((int)(16 * vPer + 16)));
+            var mBuf = Scratch.Get(ref t_wfm, checked((int)(16 * mPer + 16)));
+            int tw = (g.OutW + 1) / 2, bufW = RowWidth(tw);
+            var rowBuf = Scratch.Get(ref t_dwrows, 4 * bufW);
+            var dyt = Scratch.Get(ref t_dyt, 2 * (2 * tw + 2) * kPad);
             float* cs = stackalloc float[16 * MR * Width];          // cs[ξ][c][k]
             float* tb = stackalloc float[FinishCB * 9 * Width];     // tb[c·9 + tap][k]
             float* rows = stackalloc float[16 * FinishCB * 9];
             var u = stackalloc Vector512<float>[16];
-            for (int c0 = 0; c0 < ci; c0 += MR)
+            fixed (float* va = vBuf, ma = mBuf, rb = rowBuf, dt = dyt)
             {
-                // The next block's dW rows (72 floats of each of kn rows, 18·Ci bytes apart): no prefetcher follows so many.
-                if (c0 + MR < ci)
-                    for (int k = 0; k < kn; k++)
+                float* v = (float*)(((nint)va + 63) & ~(nint)63), m = (float*)(((nint)ma + 63) & ~(nint)63);
+                // V[ξ][c − c0][tile] for this item's channels, dM[ξ][kp][tile][32] for all output channels.
+                InputTransform(g, x, 0, tiles, v - (long)c0 * ldv, vPer, rb, bufW, ldv, c0, c1);
+                GradTransform(g, dY, co, kPad, 0, tiles, m, mPer, dt, ldv);
+                for (int kp0 = 0; kp0 < kPad / Lanes; kp0 += FusedPanels)
+                {
+                    int panels = Math.Min(FusedPanels, kPad / Lanes - kp0), k0 = kp0 * Lanes, kn = Math.Min(co - k0, panels * Lanes);
+                    for (int cb = c0; cb < c1; cb += MR)
                     {
-                        byte* r = (byte*)(dW + ((long)(k0 + k) * ci + c0 + MR) * 9);
-                        Sse.Prefetch0(r); Sse.Prefetch0(r + 64); Sse.Prefetch0(r + 128); Sse.Prefetch0(r + 192); Sse.Prefetch0(r + 256);
+                        // The next block's dW rows (72 floats of each of kn rows, 36·Ci bytes apart): no prefetcher follows so many.
+                        if (cb + MR < c1)
+                            for (int k = 0; k < kn; k++)
+                            {
+                                byte* r = (byte*)(dW + ((long)(k0 + k) * ci + cb + MR) * 9);
+                                Sse.Prefetch0(r); Sse.Prefetch0(r + 64); Sse.Prefetch0(r + 128); Sse.Prefetch0(r + 192); Sse.Prefetch0(r + 256);
+                            }
+                        for (int xi = 0; xi < 16; xi++)
+                            for (int p = 0; p < panels; p++)
+                                RunStridedA(tiles, v + xi * vPer + (long)(cb - c0) * ldv, ldv, m + xi * mPer + (long)(kp0 + p) * ldv * Lanes,
+                                            cs + xi * MR * Width + p * Lanes, Width, accumulate: false);
+                        int cn = Math.Min(MR, c1 - cb);
+                        for (int c = 0; c < cn; c++)
+                            for (int k = 0; k < kn; k += 16)
+                            {
+                                for (int xi = 0; xi < 16; xi++) u[xi] = Vector512.Load(cs + (xi * MR + c) * Width + k);
+                                FilterGrad(u, tb + c * 9 * Width + k, Width);
+                            }
+                        StoreFilterGrads(tb, Width, k0, kn, cb, cn, ci, beta, dW, rows);
                     }
-                for (int xi = 0; xi < 16; xi++)
-                    for (int p = 0; p < panels; p++)
-                        RunStridedA(tiles, v + xi * vPer + (long)c0 * ldv, ldv, m + xi * mPer + (long)(kp0 + p) * ldv * Lanes,
-                                    cs + xi * MR * Width + p * Lanes, Width, accumulate: false);
-                int cn = Math.Min(MR, ci - c0);
-                for (int c = 0; c < cn; c++)
-                    for (int k = 0; k < kn; k += 16)
-                    {
-                        for (int xi = 0; xi < 16; xi++) u[xi] = Vector512.Load(cs + (xi * MR + c) * Width + k);
-                        FilterGrad(u, tb + c * 9 * Width + k, Width);
-                    }
-                StoreFilterGrads(tb, Width, k0, kn, c0, cn, ci, beta, dW, rows);
+                }
             }
         }
     }
