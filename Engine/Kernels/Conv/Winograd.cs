@@ -424,8 +424,9 @@ internal static class Winograd
     public static bool ReadsInPlace(in ConvGeometry g) => (g.OutW + 1) / 2 <= InPlaceMaxTiles;
 
     // V[ξ][p][c][lane] for the tiles [t0, t1) and the channels [chLo, chHi) (default all): tile t0 + lanes·p + lane
-    // (panels of 32 for the forward GEMM's B; one panel of the whole block, rows of tiles, for the weight gradient's A). Each tile row segment of each channel: the four input
-    // rows it reads, zero padded, into rb; then 16 tiles at a time: columns 2j..2j+3 of each row by even/odd permutes.
+    // (panels of 32 for the forward GEMM's B; one panel of the whole block, rows of tiles, for the weight gradient's A).
+    // Each tile row segment of each channel: the four input rows it reads, zero padded, into rb; then 16 tiles at a time:
+    // columns 2j..2j+3 of each row by even/odd permutes.
     // Rows of at most InPlaceMaxTiles tiles skip rb and load the rows from x (InputTransformInPlace).
     private static unsafe void InputTransform(in ConvGeometry g, float* x, long t0, long t1, float* v, long vPer, float* rb, int bufW, int lanes = Lanes,
                                               int chLo = 0, int chHi = -1)
