@@ -997,7 +997,7 @@ internal static class Winograd
             var u = stackalloc Vector512<float>[16];
             fixed (float* va = vBuf, ma = mBuf, rb = rowBuf, dt = dyt)
             {
-                float* v = (float*)(((nint)va + 63) & ~(nint)63), m = (float*)(((nint)ma + 63) & ~(nint)63);
+                float* v = BlockedGemm.LineAligned(va), m = BlockedGemm.LineAligned(ma);
                 // V[ξ][c − c0][tile] for this item's channels, dM[ξ][kp][tile][32] for all output channels.
                 InputTransform(g, x, 0, tiles, v - (long)c0 * ldv, vPer, rb, bufW, ldv, c0, c1);
                 GradTransform(g, dY, co, kPad, 0, tiles, m, mPer, dt, ldv);

@@ -310,8 +310,7 @@ internal static class BlockedGemm
             {
                 fixed (float* pa0 = bufA, pb0 = bufB)
                 {
-                    // 64-byte aligned panel starts.
-                    float* packA = (float*)(((nint)pa0 + 63) & ~(nint)63), packB = (float*)(((nint)pb0 + 63) & ~(nint)63);
+                    float* packA = LineAligned(pa0), packB = LineAligned(pb0);
                     float* A0 = (float*)a0, C0 = (float*)c0;
                     for (int pc = 0; pc < k; pc += kStep)
                     {
@@ -436,6 +435,9 @@ internal static class BlockedGemm
         for (; r < mr; r++) d[r] = src[(long)r * stride];
         for (; r < MR; r++) d[r] = 0;
     }
+
+    /// <summary>The first 64-byte (cache-line) boundary at or after <paramref name="p"/>: a buffer needs 15 floats of slack for it.</summary>
+    internal static unsafe float* LineAligned(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
     /// <summary>
     /// Transposes an 8 (rows, stride <paramref name="ld"/>; rows ≥ <paramref name="rows"/> read as zero) x 8 (contiguous)
