@@ -873,8 +873,11 @@ internal static class Winograd
         }
     }
 
-    /// <summary>Input channels per block of the weight gradient's last step (one dW row segment of 8·9 floats per output channel).</summary>
-    private const int FinishCB = 8;
+    /// <summary>
+    /// Input channels per block of the weight gradient's last step (one dW row segment of 8·9 floats per output channel):
+    /// the micro-kernel's MR, since the few-tile path finishes each 8-row block of its products as it completes.
+    /// </summary>
+    private const int FinishCB = MR;
 
     // dW rows k0 .. k0 + lanes − 1, input channels [c0, c0 + cn) (cn ≤ 8) = beta·dW + tb, where tb holds them as
     // [c·9 + tap][output channel] (row stride ldt): transposed 8x8 at a time into 72 contiguous floats per dW row (one
