@@ -416,11 +416,12 @@ internal static class Winograd
     /// first copying four zero-padded rows per channel into a buffer. Narrow planes spend more on those short copies
     /// (memmove and memset calls of 7 to 30 floats) than on the transform: ResNetSmall's 7x7 and 14x14 layers ran their
     /// forward 10–25 % and their weight gradient 12–16 % faster in place (2 threads, Zen 5). A 28x28 plane (14 tiles per
-    /// row) ran its forward 21–27 % slower in place, so wider rows keep the copies.
+    /// row) ran its forward 21–27 % slower in place, so wider rows keep the copies. Rows this narrow are also packed, several
+    /// to a vector, in the input and output transforms (<see cref="InputTransformInPlace"/>, <see cref="OutputTransformPacked"/>).
     /// </summary>
     public const int InPlaceMaxTiles = 8;
 
-    /// <summary>Whether <see cref="InputTransform"/> reads <paramref name="g"/>'s input in place (rows of at most <see cref="InPlaceMaxTiles"/> tiles).</summary>
+    /// <summary>Whether <see cref="InputTransform"/> reads <paramref name="g"/>'s input in place and the transforms pack several rows to a vector (rows of at most <see cref="InPlaceMaxTiles"/> tiles).</summary>
     public static bool ReadsInPlace(in ConvGeometry g) => (g.OutW + 1) / 2 <= InPlaceMaxTiles;
 
     // V[ξ][p][c][lane] for the tiles [t0, t1) and the channels [chLo, chHi) (default all): tile t0 + lanes·p + lane
@@ -471,50 +472,116 @@ internal static class Winograd
         }
     }
 
-    // InputTransform for narrow planes: the same V, with each patch row loaded straight from x. Four masked loads per row
-    // (columns col .. col + 31 and col + 2 .. col + 33 of the row, col = 2j − pW) read only the columns inside the plane
-    // and give zeros for the padding, as the copied rows held; a row outside the plane gets all-false masks (a pointer
-    // clamped into the plane, nothing read). The masks depend on the tile group and the row only, so they are built once
-    // for all channels.
+    // InputTransform for narrow planes (rows of at most InPlaceMaxTiles tiles): the same V, with the patch rows loaded
+    // straight from x and several tile rows packed into the 16 lanes of one vector. A group is up to P consecutive row
+    // segments (whole tile rows, or the part of a row a block starts or ends in, of any image) holding at most 16 tiles:
+    // each segment row is S floats read into its own slot of lanes (S = 16, 8 or 4 for rows of at most 8, 4 or 2 tiles;
+    // 16/S slots per register, two registers, P = 32/S), and one two-source permute per patch column picks the even or
+    // odd columns of every slot into consecutive tiles. A 14x14 plane's 7-tile rows thus fill 14 of 16 lanes where one
+    // row filled 7, a 7x7 plane's 4-tile rows 16 where one filled 4. Masked loads read only the columns inside the plane
+    // and give zeros for the padding (a row outside the plane: all-false masks, nothing read); the masks and permute
+    // indices depend on the group only, so they are built once for all channels.
+    [SkipLocalsInit]   // the group's tables are written before they are read
     private static unsafe void InputTransformInPlace(in ConvGeometry g, float* x, long t0, long t1, float* v, long vPer, int lanes, int chLo, int chHi)
     {
         int c = g.Channels, h = g.Height, w = g.Width, ph = g.PadH, pw = g.PadW;
         int th = (g.OutH + 1) / 2, tw = (g.OutW + 1) / 2, perImage = th * tw;
         long plane = (long)h * w;
-        var none = Vector512<float>.Zero;
+        int s = tw <= 2 ? 4 : tw <= 4 ? 8 : 16, slots = 16 / s, segs = 2 * slots;
+        long* at = stackalloc long[4 * 8];                      // [4·q + r]: row q's patch row r, from x's lane 0
+        var mk = stackalloc Vector512<float>[2 * 4 * 8];        // [2·(4·q + r)]: its mask; + 1: the mask two columns on
+        int* idx = stackalloc int[16];
         for (long t = t0; t < t1;)
         {
-            int n = (int)(t / perImage), rem = (int)(t % perImage), i = rem / tw, j0 = rem % tw;
-            int j1 = (int)Math.Min(tw, j0 + (t1 - t));
-            int local = (int)(t - t0);
-            int ih0 = 2 * i - ph;
-            var all = Vector512<float>.AllBitsSet;
-            var rowOk0 = (uint)ih0 < (uint)h ? all : none;
-            var rowOk1 = (uint)(ih0 + 1) < (uint)h ? all : none;
-            var rowOk2 = (uint)(ih0 + 2) < (uint)h ? all : none;
-            var rowOk3 = (uint)(ih0 + 3) < (uint)h ? all : none;
-            long o0 = (long)Math.Clamp(ih0, 0, h - 1) * w, o1 = (long)Math.Clamp(ih0 + 1, 0, h - 1) * w;
-            long o2 = (long)Math.Clamp(ih0 + 2, 0, h - 1) * w, o3 = (long)Math.Clamp(ih0 + 3, 0, h - 1) * w;
-            for (int j = j0; j < j1; j += 16)
+            long start = t;
+            int count = 0, used = 0;
+            for (; used < segs && t < t1; used++)
             {
-                int col = 2 * j - pw;
-                var mA = InRow(col, w); var mB = InRow(col + 16, w); var mC = InRow(col + 2, w); var mD = InRow(col + 18, w);
-                int l = local + (j - j0), count = Math.Min(16, j1 - j);
-                for (int ch = chLo; ch < chHi; ch++)
+                int n = (int)(t / perImage), rem = (int)(t % perImage), i = rem / tw, j0 = rem % tw;
+                int len = (int)Math.Min(tw - j0, t1 - t), q = used;
+                int laneBase = (q % slots) * s, col = 2 * j0 - pw - laneBase;   // lane L of the slot reads column col + L
+                var slot = (Vector512.GreaterThanOrEqual(Lanes512.Index, Vector512.Create(laneBase))
+                            & Vector512.LessThan(Lanes512.Index, Vector512.Create(laneBase + s))).AsSingle();
+                var cols = InRow(col, w) & slot;
+                var cols2 = InRow(col + 2, w) & slot;
+                for (int r = 0; r < 4; r++)
                 {
-                    float* xc = x + ((long)n * c + ch) * plane + col;
-                    RowBMasked(xc + o0, mA & rowOk0, mB & rowOk0, mC & rowOk0, mD & rowOk0, out var a0, out var a1, out var a2, out var a3);
-                    RowBMasked(xc + o1, mA & rowOk1, mB & rowOk1, mC & rowOk1, mD & rowOk1, out var b0, out var b1, out var b2, out var b3);
-                    RowBMasked(xc + o2, mA & rowOk2, mB & rowOk2, mC & rowOk2, mD & rowOk2, out var c0, out var c1, out var c2, out var c3);
-                    RowBMasked(xc + o3, mA & rowOk3, mB & rowOk3, mC & rowOk3, mD & rowOk3, out var d0, out var d1, out var d2, out var d3);
-                    CombineRows(a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3, out var r0, out var r1, out var r2, out var r3,
-                                out var r4, out var r5, out var r6, out var r7, out var r8, out var r9, out var r10, out var r11,
-                                out var r12, out var r13, out var r14, out var r15);
-                    StoreTiles(v, vPer, c, ch, lanes, l, count, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15);
+                    int ih = 2 * i - ph + r;
+                    bool ok = (uint)ih < (uint)h;
+                    at[4 * q + r] = (long)n * c * plane + (long)Math.Clamp(ih, 0, h - 1) * w + col;
+                    mk[2 * (4 * q + r)] = ok ? cols : Vector512<float>.Zero;
+                    mk[2 * (4 * q + r) + 1] = ok ? cols2 : Vector512<float>.Zero;
                 }
+                for (int jj = 0; jj < len; jj++) idx[count + jj] = q * s + 2 * jj;
+                count += len;
+                t += len;
             }
-            t += j1 - j0;
+            for (int l = count; l < 16; l++) idx[l] = 0;
+            var even = Vector512.Load(idx);
+            var odd = even + Vector512<int>.One;
+            int l0 = (int)(start - t0), inA = Math.Min(used, slots);
+            // Where the group's tiles go: lanes [lane, lane + first) of panel p, the rest (if any) from lane 0 of panel p + 1.
+            int p = l0 / lanes, lane = l0 % lanes, first = Math.Min(count, lanes - lane);
+            float* dst1 = v + (long)p * c * lanes + lane, dst2 = v + (long)(p + 1) * c * lanes;
+            var m1 = Lanes512.First(first);
+            var m2 = Lanes512.First(count - first);
+            var shift = Lanes512.Index + Vector512.Create(first);
+            bool split = first < count;
+            for (int ch = chLo; ch < chHi; ch++)
+            {
+                float* xc = x + (long)ch * plane, o1 = dst1 + (long)ch * lanes, o2 = dst2 + (long)ch * lanes;
+                // Bᵀ over the rows as the rows come (CombineRows): ξ 0..3 = R0 − R2, 4..7 = R1 + R2, 8..11 = R2 − R1, 12..15 = R1 − R3.
+                PackedRowB(xc, at, mk, 0, inA, used, even, odd, out var a0, out var a1, out var a2, out var a3);
+                PackedRowB(xc, at, mk, 2, inA, used, even, odd, out var c0, out var c1, out var c2, out var c3);
+                Put(a0 - c0, o1, o2, 0, m1, m2, shift, split); Put(a1 - c1, o1, o2, vPer, m1, m2, shift, split);
+                Put(a2 - c2, o1, o2, 2 * vPer, m1, m2, shift, split); Put(a3 - c3, o1, o2, 3 * vPer, m1, m2, shift, split);
+                PackedRowB(xc, at, mk, 1, inA, used, even, odd, out var b0, out var b1, out var b2, out var b3);
+                Put(b0 + c0, o1, o2, 4 * vPer, m1, m2, shift, split); Put(b1 + c1, o1, o2, 5 * vPer, m1, m2, shift, split);
+                Put(b2 + c2, o1, o2, 6 * vPer, m1, m2, shift, split); Put(b3 + c3, o1, o2, 7 * vPer, m1, m2, shift, split);
+                Put(c0 - b0, o1, o2, 8 * vPer, m1, m2, shift, split); Put(c1 - b1, o1, o2, 9 * vPer, m1, m2, shift, split);
+                Put(c2 - b2, o1, o2, 10 * vPer, m1, m2, shift, split); Put(c3 - b3, o1, o2, 11 * vPer, m1, m2, shift, split);
+                PackedRowB(xc, at, mk, 3, inA, used, even, odd, out var d0, out var d1, out var d2, out var d3);
+                Put(b0 - d0, o1, o2, 12 * vPer, m1, m2, shift, split); Put(b1 - d1, o1, o2, 13 * vPer, m1, m2, shift, split);
+                Put(b2 - d2, o1, o2, 14 * vPer, m1, m2, shift, split); Put(b3 - d3, o1, o2, 15 * vPer, m1, m2, shift, split);
+            }
         }
+    }
+
+    // One ξ of a packed group's tiles: lanes under m1 at o1 + off, and where the group crosses into the next panel the
+    // lanes from `first` on, shifted down to lane 0, under m2 at o2 + off.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Put(Vector512<float> r, float* o1, float* o2, long off, Vector512<float> m1, Vector512<float> m2,
+                                   Vector512<int> shift, bool split)
+    {
+        Avx512F.MaskStore(o1 + off, m1, r);
+        if (split) Avx512F.MaskStore(o2 + off, m2, Avx512F.PermuteVar16x32x2(r, shift, r));
+    }
+
+    // RowB of patch row r of a packed group: the group's segment rows loaded into their slots of two registers (segments
+    // [0, inA) into the first, [inA, used) into the second; masked loads merged into what the earlier slots left), the same
+    // two columns on, and the permutes that gather each tile's four columns (even: columns 2j and 2j + 2; odd: 2j + 1, 2j + 3).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void PackedRowB(float* xc, long* at, Vector512<float>* mk, int r, int inA, int used, Vector512<int> even, Vector512<int> odd,
+                                          out Vector512<float> o0, out Vector512<float> o1, out Vector512<float> o2, out Vector512<float> o3)
+    {
+        var lo = Vector512<float>.Zero; var lo2 = lo; var hi = lo; var hi2 = lo;
+        for (int q = 0; q < inA; q++)
+        {
+            float* p = xc + at[4 * q + r];
+            lo = Avx512F.MaskLoad(p, mk[2 * (4 * q + r)], lo);
+            lo2 = Avx512F.MaskLoad(p + 2, mk[2 * (4 * q + r) + 1], lo2);
+        }
+        for (int q = inA; q < used; q++)
+        {
+            float* p = xc + at[4 * q + r];
+            hi = Avx512F.MaskLoad(p, mk[2 * (4 * q + r)], hi);
+            hi2 = Avx512F.MaskLoad(p + 2, mk[2 * (4 * q + r) + 1], hi2);
+        }
+        var d0 = Avx512F.PermuteVar16x32x2(lo, even, hi);
+        var d1 = Avx512F.PermuteVar16x32x2(lo, odd, hi);
+        var d2 = Avx512F.PermuteVar16x32x2(lo2, even, hi2);
+        var d3 = Avx512F.PermuteVar16x32x2(lo2, odd, hi2);
+        o0 = d0 - d2; o1 = d1 + d2; o2 = d2 - d1; o3 = d1 - d3;
     }
 
     // Lanes l with 0 ≤ col + l < w.
@@ -523,23 +590,6 @@ internal static class Winograd
     {
         var c = Vector512.Create(col) + Lanes512.Index;
         return (Vector512.GreaterThanOrEqual(c, Vector512<int>.Zero) & Vector512.LessThan(c, Vector512.Create(w))).AsSingle();
-    }
-
-    // RowB of a row read in place: the four loads masked (mA, mB: columns 0..31 from row; mC, mD: 2..33).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void RowBMasked(float* row, Vector512<float> mA, Vector512<float> mB, Vector512<float> mC, Vector512<float> mD,
-                                          out Vector512<float> o0, out Vector512<float> o1, out Vector512<float> o2, out Vector512<float> o3)
-    {
-        var z = Vector512<float>.Zero;
-        var lo = Avx512F.MaskLoad(row, mA, z);
-        var hi = Avx512F.MaskLoad(row + 16, mB, z);
-        var lo2 = Avx512F.MaskLoad(row + 2, mC, z);
-        var hi2 = Avx512F.MaskLoad(row + 18, mD, z);
-        var d0 = Avx512F.PermuteVar16x32x2(lo, Lanes512.Evens, hi);
-        var d1 = Avx512F.PermuteVar16x32x2(lo, Lanes512.Odds, hi);
-        var d2 = Avx512F.PermuteVar16x32x2(lo2, Lanes512.Evens, hi2);
-        var d3 = Avx512F.PermuteVar16x32x2(lo2, Lanes512.Odds, hi2);
-        o0 = d0 - d2; o1 = d1 + d2; o2 = d2 - d1; o3 = d1 - d3;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -628,9 +678,85 @@ internal static class Winograd
         o0 = d0 - d2; o1 = d1 + d2; o2 = d2 - d1; o3 = d1 - d3;
     }
 
+    // OutputTransform for narrow planes (rows of at most InPlaceMaxTiles tiles): 16 consecutive tiles per vector, whatever
+    // rows and images they fall in, instead of one tile row's 4 or 7 (7x7 and 14x14 planes). The 2x2 outputs come out
+    // interleaved as 32 floats (tile by tile, two columns each) per output row; each row segment of the group is stored
+    // with masks that pick its floats, at the address that puts its first float on its first output column.
+    [SkipLocalsInit]   // the group's tables are written before they are read
+    private static unsafe void OutputTransformPacked(in ConvGeometry g, float* m, int ldm, long xiStride, int kb, int kn, int co, long t0, long t1,
+                                                     float* y, float* bias)
+    {
+        int oh = g.OutH, ow = g.OutW, th = (oh + 1) / 2, tw = (ow + 1) / 2, perImage = th * tw;
+        long plane = (long)oh * ow;
+        long* at = stackalloc long[16];                  // segment q: where float 0 of the group's first output row would go
+        var mk = stackalloc Vector512<float>[32];        // its floats among the 32: [2q] in the first 16, [2q + 1] in the second
+        int* has = stackalloc int[16];                   // bit 0: floats in the first 16, bit 1: in the second, bit 2: a second row
+        for (long t = t0; t < t1;)
+        {
+            int l0 = (int)(t - t0), count = (int)Math.Min(16, t1 - t), segs = 0;
+            for (int l = 0; l < count; segs++)
+            {
+                int n = (int)(t / perImage), rem = (int)(t % perImage), i = rem / tw, j0 = rem % tw;
+                int len = Math.Min(tw - j0, count - l), cols = Math.Min(2 * len, ow - 2 * j0);
+                at[segs] = ((long)n * co + kb) * plane + (long)(2 * i) * ow + 2 * j0 - 2 * l;
+                var lo = LaneRange(2 * l, 2 * l + cols);
+                var hi = LaneRange(2 * l - 16, 2 * l + cols - 16);
+                mk[2 * segs] = lo; mk[2 * segs + 1] = hi;
+                has[segs] = (2 * l < 16 ? 1 : 0) | (2 * l + cols > 16 ? 2 : 0) | (2 * i + 1 < oh ? 4 : 0);
+                l += len; t += len;
+            }
+            for (int k = 0; k < kn; k++)
+            {
+                float* s = m + (long)k * ldm + l0;
+                // Aᵀ over each row of 4 (ξ = 4·row + col): (m0 + m1 + m2, m1 − m2 − m3); then over the rows likewise.
+                var x0 = Vector512.Load(s); var x1 = Vector512.Load(s + xiStride); var x2 = Vector512.Load(s + 2 * xiStride); var x3 = Vector512.Load(s + 3 * xiStride);
+                var p0 = x0 + x1 + x2; var q0 = x1 - x2 - x3;
+                x0 = Vector512.Load(s + 4 * xiStride); x1 = Vector512.Load(s + 5 * xiStride); x2 = Vector512.Load(s + 6 * xiStride); x3 = Vector512.Load(s + 7 * xiStride);
+                var p1 = x0 + x1 + x2; var q1 = x1 - x2 - x3;
+                x0 = Vector512.Load(s + 8 * xiStride); x1 = Vector512.Load(s + 9 * xiStride); x2 = Vector512.Load(s + 10 * xiStride); x3 = Vector512.Load(s + 11 * xiStride);
+                var p2 = x0 + x1 + x2; var q2 = x1 - x2 - x3;
+                x0 = Vector512.Load(s + 12 * xiStride); x1 = Vector512.Load(s + 13 * xiStride); x2 = Vector512.Load(s + 14 * xiStride); x3 = Vector512.Load(s + 15 * xiStride);
+                var p3 = x0 + x1 + x2; var q3 = x1 - x2 - x3;
+                var y00 = p0 + p1 + p2; var y01 = q0 + q1 + q2;
+                var y10 = p1 - p2 - p3; var y11 = q1 - q2 - q3;
+                if (bias is not null)
+                {
+                    var b = Vector512.Create(bias[kb + k]);
+                    y00 += b; y01 += b; y10 += b; y11 += b;
+                }
+                var lo0 = Avx512F.PermuteVar16x32x2(y00, Lanes512.InterLo, y01);
+                var hi0 = Avx512F.PermuteVar16x32x2(y00, Lanes512.InterHi, y01);
+                var lo1 = Avx512F.PermuteVar16x32x2(y10, Lanes512.InterLo, y11);
+                var hi1 = Avx512F.PermuteVar16x32x2(y10, Lanes512.InterHi, y11);
+                long ko = (long)k * plane;
+                for (int q = 0; q < segs; q++)
+                {
+                    float* d = y + at[q] + ko;
+                    int f = has[q];
+                    if ((f & 1) != 0)
+                    {
+                        Avx512F.MaskStore(d, mk[2 * q], lo0);
+                        if ((f & 4) != 0) Avx512F.MaskStore(d + ow, mk[2 * q], lo1);
+                    }
+                    if ((f & 2) != 0)
+                    {
+                        Avx512F.MaskStore(d + 16, mk[2 * q + 1], hi0);
+                        if ((f & 4) != 0) Avx512F.MaskStore(d + ow + 16, mk[2 * q + 1], hi1);
+                    }
+                }
+            }
+        }
+    }
+
+    // Lanes l with lo ≤ l < hi.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> LaneRange(int lo, int hi) =>
+        (Vector512.GreaterThanOrEqual(Lanes512.Index, Vector512.Create(lo)) & Vector512.LessThan(Lanes512.Index, Vector512.Create(hi))).AsSingle();
+
     // y for output channels [kb, kb + kn) of the tiles [t0, t1): Aᵀ M A per tile, M[ξ][co − kb][tile − t0] with row stride ldm.
     private static unsafe void OutputTransform(in ConvGeometry g, float* m, int ldm, long xiStride, int kb, int kn, int co, long t0, long t1, float* y, float* bias)
     {
+        if (ReadsInPlace(g)) { OutputTransformPacked(g, m, ldm, xiStride, kb, kn, co, t0, t1, y, bias); return; }
         int oh = g.OutH, ow = g.OutW, th = (oh + 1) / 2, tw = (ow + 1) / 2, perImage = th * tw;
         long plane = (long)oh * ow;
         for (long t = t0; t < t1;)
