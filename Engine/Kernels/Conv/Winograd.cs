@@ -870,7 +870,7 @@ internal static class Winograd
             var m = Scratch.Get(ref t_dwm, checked((int)(16 * mPer)));
             int tw = (g.OutW + 1) / 2, bufW = RowWidth(tw);
             var rows = Scratch.Get(ref t_dwrows, 4 * bufW);
-            var dyt = Scratch.Get(ref t_dyt, 2 * (2 * tw + 2) * kPad);
+            var dyt = Scratch.Get(ref t_dyt, DyRowsLength(tw, kPad));
             fixed (float* v0 = v, m0 = m, rb = rows, dt = dyt)
                 for (long b = 0; b < nb; b++)
                 {
@@ -886,6 +886,10 @@ internal static class Winograd
                 }
         }
     }
+
+    // GradTransform's dt: two rows of 2·tw + 2 columns of kPad channels, and 8 columns more for the zeros the last masked
+    // transpose of the second row writes past it.
+    private static int DyRowsLength(int tw, int kPad) => (2 * (2 * tw + 2) + 8) * kPad;
 
     // dM[ξ][kp][tile − t0][32] for the tiles [t0, t1) (kp: panel of 32 output channels, panelTiles tiles apart; zeros past co). Per tile-row segment,
     // dY's two rows are first transposed into dt[row][column][kPad] (8x8 register transposes; zeros past the plane and past
@@ -914,10 +918,14 @@ internal static class Winograd
                     for (; k < co; k++) for (int e = 0; e < 8; e++) dst[(long)(q + e) * kPad + k] = src[k * plane + q + e];
                     for (int e = 0; e < 8; e++) new Span<float>(dst + (long)(q + e) * kPad + co, kPad - co).Clear();
                 }
-                for (; q < valid; q++)
+                if (q < valid)
                 {
-                    for (int k = 0; k < co; k++) dst[(long)q * kPad + k] = src[k * plane + q];
-                    new Span<float>(dst + (long)q * kPad + co, kPad - co).Clear();
+                    // The last valid - q columns: masked transposes (they write zeros for the 8 - (valid - q) columns past
+                    // them, which DyRowsLength leaves room for).
+                    int rest = valid - q, k = 0;
+                    for (; k + 8 <= co; k += 8) BlockedGemm.Transpose8Columns(src + k * plane + q, (int)plane, rest, dst + (long)q * kPad + k, kPad);
+                    for (; k < co; k++) for (int e = 0; e < rest; e++) dst[(long)(q + e) * kPad + k] = src[k * plane + q + e];
+                    for (int e = 0; e < rest; e++) new Span<float>(dst + (long)(q + e) * kPad + co, kPad - co).Clear();
                 }
                 if (valid < cols) new Span<float>(dst + (long)valid * kPad, (cols - valid) * kPad).Clear();
             }
@@ -1119,7 +1127,7 @@ internal static class Winograd
             var mBuf = Scratch.Get(ref t_wfm, checked((int)(16 * mPer + 16)));
             int tw = (g.OutW + 1) / 2, bufW = RowWidth(tw);
             var rowBuf = Scratch.Get(ref t_dwrows, 4 * bufW);
-            var dyt = Scratch.Get(ref t_dyt, 2 * (2 * tw + 2) * kPad);
+            var dyt = Scratch.Get(ref t_dyt, DyRowsLength(tw, kPad));
             float* cs = stackalloc float[16 * MR * Width];          // cs[ξ][c][k]
             float* tb = stackalloc float[FinishCB * 9 * Width];     // tb[c·9 + tap][k]
             float* rows = stackalloc float[16 * FinishCB * 9];

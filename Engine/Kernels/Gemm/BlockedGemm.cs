@@ -454,6 +454,29 @@ internal static class BlockedGemm
         var r5 = rows > 5 ? Avx.LoadVector256(src + 5L * ld) : z;
         var r6 = rows > 6 ? Avx.LoadVector256(src + 6L * ld) : z;
         var r7 = rows > 7 ? Avx.LoadVector256(src + 7L * ld) : z;
+        StoreTransposed(r0, r1, r2, r3, r4, r5, r6, r7, dst, dstStride);
+    }
+
+    /// <summary>
+    /// <see cref="Transpose8Rows"/> of 8 full rows of which only the first <paramref name="cols"/> (below 8) columns are read
+    /// (masked loads: nothing past them is touched, so a block at the end of an array is safe); the other columns come out as
+    /// zeros.
+    /// </summary>
+    internal static unsafe void Transpose8Columns(float* src, int ld, int cols, float* dst, int dstStride)
+    {
+        var m = Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(cols)).AsSingle();
+        var z = Vector256<float>.Zero;
+        StoreTransposed(Avx512F.VL.MaskLoad(src, m, z), Avx512F.VL.MaskLoad(src + ld, m, z), Avx512F.VL.MaskLoad(src + 2L * ld, m, z),
+                        Avx512F.VL.MaskLoad(src + 3L * ld, m, z), Avx512F.VL.MaskLoad(src + 4L * ld, m, z), Avx512F.VL.MaskLoad(src + 5L * ld, m, z),
+                        Avx512F.VL.MaskLoad(src + 6L * ld, m, z), Avx512F.VL.MaskLoad(src + 7L * ld, m, z), dst, dstStride);
+    }
+
+    // The 8x8 transpose of rows r0..r7: output vector q (at dst + q·dstStride) holds element q of every row.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StoreTransposed(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+                                               Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7,
+                                               float* dst, int dstStride)
+    {
         var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
         var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
         var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
