@@ -230,7 +230,13 @@ public sealed class Conv2d : Module
             var plan = new Plan(xp, y, g, null, null, n, nb, direct, direct ? null : Device as CpuDevice, null);
             biasFused = UsesDirectKernel(plan.ImplicitCpu, g);
             int chunks = n == 0 ? 0 : (n + nb - 1) / nb;
-            if (ImageParallel(chunks, g) is { } cpu) cpu.ParallelFor(chunks, new ChunkBody(this, plan, forward: true));
+            if (ImageParallel(chunks, g) is { } cpu)
+            {
+                // Each chunk adds the bias to its own y while y is still in the core's cache (resnet_down: 400 KB per image),
+                // instead of a pass over all of y afterwards (12 % of that forward, 2 threads).
+                if (Bias is not null && !biasFused) { plan = plan with { ChunkBias = true }; biasFused = true; }
+                cpu.ParallelFor(chunks, new ChunkBody(this, plan, forward: true));
+            }
             else for (int i = 0; i < chunks; i++) ForwardChunk(plan, i);
         }
         if (Bias is not null && !biasFused) Device.AddChannelBias(y, Bias.Value, n, OutChannels, cols);
@@ -309,7 +315,8 @@ public sealed class Conv2d : Module
     // into Weight.Grad), SkipDx: dX is already computed (the Winograd dX of few tiles), the chunks compute dW only;
     // ScatterDx: the chunks compute dX in scatter form (Kernels/Conv/ScatterDx.cs).
     private readonly record struct Plan(Tensor X, Tensor Y, ConvGeometry G, ConvGeometry? GT, Tensor? WT, int N, int Nb, bool Direct,
-                                        CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null, bool SkipDx = false, bool ScatterDx = false);
+                                        CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null, bool SkipDx = false, bool ScatterDx = false,
+                                        bool ChunkBias = false);
 
     /// <summary>Runs chunk <c>item</c> of a Forward or Backward on a pool thread (image-parallel mode).</summary>
     private readonly struct ChunkBody(Conv2d conv, Plan plan, bool forward) : IParallelBody
@@ -453,6 +460,13 @@ public sealed class Conv2d : Module
                             0f, c, cBase + grp * coutG * ld, ld);
         }
         if (bn > 1) Device.SwapAxes(yc!, 0, OutChannels, bn, cols, y, b0 * outLen);
+        if (p.ChunkBias)
+        {
+            var ys = y.AsSpan().Slice(b0 * outLen, bn * outLen);
+            var bias = Bias!.Value.AsSpan();
+            for (int r = 0; r < bn * OutChannels; r++)
+                System.Numerics.Tensors.TensorPrimitives.Add(ys.Slice(r * cols, cols), bias[r % OutChannels], ys.Slice(r * cols, cols));
+        }
     }
 
     // Backward of chunk i: dW (+= into Weight.Grad, or = into the chunk's partial) and dX of images b0 .. b0 + bn − 1.

@@ -80,8 +80,9 @@ internal static class Im2ColRuns
     }
 
     /// <summary>
-    /// dst[j] = src[2·j] for j &lt; n (stride-2 taps): 16 at a time from two zmm through one two-source permute, then 8 from
-    /// one, never reading past src[2·(n − 1)]; the rest one by one.
+    /// dst[j] = src[2·j] for j &lt; n (stride-2 taps): 16 at a time from two zmm through one two-source permute, never
+    /// reading past src[2·(n − 1)]; the last 1–16 with masked loads and a masked store (a 28-wide output row: one
+    /// full step and one masked, where an 8-wide step and four scalar copies used to follow the first).
     /// </summary>
     public static unsafe void CopyEven(float* src, float* dst, int n)
     {
@@ -91,11 +92,15 @@ internal static class Im2ColRuns
             var even = Simd.Lanes512.Evens;
             for (; j + 17 <= n; j += 16)
                 Avx512F.PermuteVar16x32x2(Vector512.Load(src + 2 * j), even, Vector512.Load(src + 2 * j + 16)).Store(dst + j);
-            if (j + 9 <= n)
+            if (j < n)
             {
-                Avx512F.PermuteVar16x32(Vector512.Load(src + 2 * j), even).GetLower().Store(dst + j);
-                j += 8;
+                int need = 2 * (n - j) - 1;   // src[2j .. 2n − 2]
+                var z = Vector512<float>.Zero;
+                var lo = Avx512F.MaskLoad(src + 2 * j, Simd.Lanes512.First(need), z);
+                var hi = Avx512F.MaskLoad(src + 2 * j + 16, Simd.Lanes512.First(need - 16), z);
+                Avx512F.MaskStore(dst + j, Simd.Lanes512.First(n - j), Avx512F.PermuteVar16x32x2(lo, even, hi));
             }
+            return;
         }
         for (; j < n; j++) dst[j] = src[2 * j];
     }
