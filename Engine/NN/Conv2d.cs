@@ -215,7 +215,8 @@ public sealed class Conv2d : Module
         var g = new ConvGeometry(InChannels, xp.Dim(2), xp.Dim(3), KernelSize.H, KernelSize.W, Stride.H, Stride.W, padH, padW, Dilation.H, Dilation.W);
         int cols = g.ColCols;
         var y = ReusableBuffer(0, Device, [n, OutChannels, g.OutH, g.OutW], x);
-        // The Winograd and direct kernels add the bias as they store y; the GEMM paths leave it to a pass of its own.
+        // The Winograd and direct kernels add the bias as they store y; the GEMM paths add it per chunk (image-parallel mode)
+        // or in a pass of its own.
         bool biasFused;
         if (UsesWinograd(g, n, OutChannels) is { } wcpu)
         {
