@@ -707,18 +707,7 @@ internal static class Winograd
             }
             for (int k = 0; k < kn; k++)
             {
-                float* s = m + (long)k * ldm + l0;
-                // Aᵀ over each row of 4 (ξ = 4·row + col): (m0 + m1 + m2, m1 − m2 − m3); then over the rows likewise.
-                var x0 = Vector512.Load(s); var x1 = Vector512.Load(s + xiStride); var x2 = Vector512.Load(s + 2 * xiStride); var x3 = Vector512.Load(s + 3 * xiStride);
-                var p0 = x0 + x1 + x2; var q0 = x1 - x2 - x3;
-                x0 = Vector512.Load(s + 4 * xiStride); x1 = Vector512.Load(s + 5 * xiStride); x2 = Vector512.Load(s + 6 * xiStride); x3 = Vector512.Load(s + 7 * xiStride);
-                var p1 = x0 + x1 + x2; var q1 = x1 - x2 - x3;
-                x0 = Vector512.Load(s + 8 * xiStride); x1 = Vector512.Load(s + 9 * xiStride); x2 = Vector512.Load(s + 10 * xiStride); x3 = Vector512.Load(s + 11 * xiStride);
-                var p2 = x0 + x1 + x2; var q2 = x1 - x2 - x3;
-                x0 = Vector512.Load(s + 12 * xiStride); x1 = Vector512.Load(s + 13 * xiStride); x2 = Vector512.Load(s + 14 * xiStride); x3 = Vector512.Load(s + 15 * xiStride);
-                var p3 = x0 + x1 + x2; var q3 = x1 - x2 - x3;
-                var y00 = p0 + p1 + p2; var y01 = q0 + q1 + q2;
-                var y10 = p1 - p2 - p3; var y11 = q1 - q2 - q3;
+                OutputTile(m + (long)k * ldm + l0, xiStride, out var y00, out var y01, out var y10, out var y11);
                 if (bias is not null)
                 {
                     var b = Vector512.Create(bias[kb + k]);
@@ -748,6 +737,24 @@ internal static class Winograd
         }
     }
 
+    // Aᵀ M A for 16 consecutive tiles at s (ξ slices xiStride apart): over each row of 4 (ξ = 4·row + col)
+    // (m0 + m1 + m2, m1 − m2 − m3), then over the rows: top = R0 + R1 + R2, bottom = R1 − R2 − R3.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void OutputTile(float* s, long xiStride, out Vector512<float> y00, out Vector512<float> y01,
+                                          out Vector512<float> y10, out Vector512<float> y11)
+    {
+        var x0 = Vector512.Load(s); var x1 = Vector512.Load(s + xiStride); var x2 = Vector512.Load(s + 2 * xiStride); var x3 = Vector512.Load(s + 3 * xiStride);
+        var p0 = x0 + x1 + x2; var q0 = x1 - x2 - x3;
+        x0 = Vector512.Load(s + 4 * xiStride); x1 = Vector512.Load(s + 5 * xiStride); x2 = Vector512.Load(s + 6 * xiStride); x3 = Vector512.Load(s + 7 * xiStride);
+        var p1 = x0 + x1 + x2; var q1 = x1 - x2 - x3;
+        x0 = Vector512.Load(s + 8 * xiStride); x1 = Vector512.Load(s + 9 * xiStride); x2 = Vector512.Load(s + 10 * xiStride); x3 = Vector512.Load(s + 11 * xiStride);
+        var p2 = x0 + x1 + x2; var q2 = x1 - x2 - x3;
+        x0 = Vector512.Load(s + 12 * xiStride); x1 = Vector512.Load(s + 13 * xiStride); x2 = Vector512.Load(s + 14 * xiStride); x3 = Vector512.Load(s + 15 * xiStride);
+        var p3 = x0 + x1 + x2; var q3 = x1 - x2 - x3;
+        y00 = p0 + p1 + p2; y01 = q0 + q1 + q2;
+        y10 = p1 - p2 - p3; y11 = q1 - q2 - q3;
+    }
+
     // Lanes l with lo ≤ l < hi.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> LaneRange(int lo, int hi) =>
@@ -773,19 +780,7 @@ internal static class Winograd
                 var b = biased ? Vector512.Create(bias[kb + k]) : default;
                 for (int j = j0; j < j1; j += 16)
                 {
-                    float* s = mk + (j - j0);
-                    // Aᵀ over each row of 4 (ξ = 4·row + col): (m0 + m1 + m2, m1 − m2 − m3).
-                    var x0 = Vector512.Load(s); var x1 = Vector512.Load(s + xiStride); var x2 = Vector512.Load(s + 2 * xiStride); var x3 = Vector512.Load(s + 3 * xiStride);
-                    var p0 = x0 + x1 + x2; var q0 = x1 - x2 - x3;
-                    x0 = Vector512.Load(s + 4 * xiStride); x1 = Vector512.Load(s + 5 * xiStride); x2 = Vector512.Load(s + 6 * xiStride); x3 = Vector512.Load(s + 7 * xiStride);
-                    var p1 = x0 + x1 + x2; var q1 = x1 - x2 - x3;
-                    x0 = Vector512.Load(s + 8 * xiStride); x1 = Vector512.Load(s + 9 * xiStride); x2 = Vector512.Load(s + 10 * xiStride); x3 = Vector512.Load(s + 11 * xiStride);
-                    var p2 = x0 + x1 + x2; var q2 = x1 - x2 - x3;
-                    x0 = Vector512.Load(s + 12 * xiStride); x1 = Vector512.Load(s + 13 * xiStride); x2 = Vector512.Load(s + 14 * xiStride); x3 = Vector512.Load(s + 15 * xiStride);
-                    var p3 = x0 + x1 + x2; var q3 = x1 - x2 - x3;
-                    // and over the rows: top = R0 + R1 + R2, bottom = R1 − R2 − R3.
-                    var y00 = p0 + p1 + p2; var y01 = q0 + q1 + q2;
-                    var y10 = p1 - p2 - p3; var y11 = q1 - q2 - q3;
+                    OutputTile(mk + (j - j0), xiStride, out var y00, out var y01, out var y10, out var y11);
                     if (biased) { y00 += b; y01 += b; y10 += b; y11 += b; }
                     int cols = Math.Min(2 * (j1 - j), ow - 2 * j);   // output columns of this group on the row
                     float* d = yr + 2 * j;
