@@ -159,6 +159,18 @@ public sealed partial class CpuDevice
         else RunRowGroups(outer * channels, inner, new BiasRowBody(ys, bs, channels, inner));
     }
 
+    /// <summary>
+    /// <see cref="AddChannelBias"/> over rows [<paramref name="firstRow"/>, + <paramref name="rows"/>) of y viewed as
+    /// (outer·channels, inner), on the calling thread (Conv2d's image-parallel chunks, each on its own pool thread).
+    /// </summary>
+    internal void AddChannelBiasRows(Tensor y, Tensor bias, int channels, int inner, int firstRow, int rows)
+    {
+        NeedLength(y, ((long)firstRow + rows) * inner, nameof(y));
+        NeedElements(bias, channels, nameof(bias));
+        var body = new BiasRowBody(A(y), A(bias), channels, inner);
+        for (int r = firstRow; r < firstRow + rows; r++) body.Invoke(r);
+    }
+
     /// <summary>Row o of a [outer, channels] matrix: y[o, :] += bias.</summary>
     private readonly struct BiasAcrossBody(float[] ys, float[] bs, int channels) : IParallelBody
     {

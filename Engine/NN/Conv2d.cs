@@ -314,7 +314,8 @@ public sealed class Conv2d : Module
     // input, Y = dY, DX = dX (padded), GT the stride-1 dX convolution when it applies (WT: its W' written out, for the direct
     // kernel; the GEMM reads W flipped), DW the per-chunk dW partials of the image-parallel mode (null: accumulate straight
     // into Weight.Grad), SkipDx: dX is already computed (the Winograd dX of few tiles), the chunks compute dW only;
-    // ScatterDx: the chunks compute dX in scatter form (Kernels/Conv/ScatterDx.cs).
+    // ScatterDx: the chunks compute dX in scatter form (Kernels/Conv/ScatterDx.cs); ChunkBias: each forward chunk adds the
+    // bias to its own y (image-parallel mode, CPU only).
     private readonly record struct Plan(Tensor X, Tensor Y, ConvGeometry G, ConvGeometry? GT, Tensor? WT, int N, int Nb, bool Direct,
                                         CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null, bool SkipDx = false, bool ScatterDx = false,
                                         bool ChunkBias = false);
@@ -461,13 +462,7 @@ public sealed class Conv2d : Module
                             0f, c, cBase + grp * coutG * ld, ld);
         }
         if (bn > 1) Device.SwapAxes(yc!, 0, OutChannels, bn, cols, y, b0 * outLen);
-        if (p.ChunkBias)
-        {
-            var ys = y.AsSpan().Slice(b0 * outLen, bn * outLen);
-            var bias = Bias!.Value.AsSpan();
-            for (int r = 0; r < bn * OutChannels; r++)
-                System.Numerics.Tensors.TensorPrimitives.Add(ys.Slice(r * cols, cols), bias[r % OutChannels], ys.Slice(r * cols, cols));
-        }
+        if (p.ChunkBias) ((CpuDevice)Device).AddChannelBiasRows(y, Bias!.Value, OutChannels, cols, b0 * OutChannels, bn * OutChannels);
     }
 
     // Backward of chunk i: dW (+= into Weight.Grad, or = into the chunk's partial) and dX of images b0 .. b0 + bn − 1.
