@@ -15,7 +15,7 @@ public class FusedBiasTests
     private static readonly (int N, int C, int H, int W, int Co, int K, int S, int P)[] DirectShapes =
     [
         (2, 3, 9, 11, 13, 3, 1, 1), (1, 6, 14, 14, 16, 5, 1, 0), (3, 5, 11, 13, 9, 1, 2, 0), (2, 3, 23, 22, 10, 7, 2, 3),
-        (5, 4, 30, 61, 7, 3, 1, 1),
+        (5, 4, 30, 61, 7, 3, 1, 1), (2, 3, 9, 101, 12, 7, 2, 3),
     ];
 
     private static readonly (int N, int C, int H, int W, int Co, int P)[] WinogradShapes =

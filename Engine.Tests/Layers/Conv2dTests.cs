@@ -209,6 +209,11 @@ public class Conv2dTests
         yield return new TestCaseData(new Config(2, 7, 6, 5, 17, (1, 1), (1, 1), (0, 0), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_1x1");
         yield return new TestCaseData(new Config(2, 3, 8, 9, 4, (3, 3), (1, 1), (1, 2), (1, 1), 1, PaddingMode.Reflect)).SetName("Direct_reflect");
         yield return new TestCaseData(new Config(2, 8, 20, 60, 8, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros, Bias: false)).SetName("Direct_wide_rows");
+        // Rows of at least 48 padded columns: tiles stored straight into y under lane masks (RowSink), here with the bias,
+        // a partial channel block, a padding wider than the output (second-row lanes clipped at OW), and the stride-2 stem.
+        yield return new TestCaseData(new Config(2, 3, 7, 50, 13, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_wide_rows_bias_cout13");
+        yield return new TestCaseData(new Config(2, 2, 5, 30, 9, (11, 11), (1, 1), (10, 10), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_wide_padding_narrow_output");
+        yield return new TestCaseData(new Config(2, 3, 9, 101, 44, (7, 7), (2, 2), (3, 3), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_stem_wide_rows_s2");
         // Strided: phase planes (stride 2 both ways, 2 x 3, a 7x7/2 stem, a 1x1/2 projection, stride with dilation).
         yield return new TestCaseData(new Config(2, 3, 23, 22, 10, (7, 7), (2, 2), (3, 3), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_stem_7x7_s2");
         yield return new TestCaseData(new Config(2, 6, 14, 14, 12, (3, 3), (2, 2), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_3x3_s2");

@@ -19,7 +19,9 @@
 // Work items: whole images per thread when there are at least two per thread (each pads its image and runs all its tiles,
 // so the padded copy stays in the core that wrote it), else (image, block of MR = 8 output channels, block of NR = 48
 // columns q) tiles shared by the threads. A tile runs the whole K in registers
-// (24 zmm accumulators) and stores its 8 x 48 tile through a stack buffer into y's valid pixels. A is W packed once per
+// (24 zmm accumulators) and hands them to a sink: with padded rows of at least 48 columns a tile spans two rows at most
+// and its vectors go straight into y under lane masks (RowSink); narrower rows go through a stack buffer and a scatter
+// into y's valid pixels (BufferSink, Scatter). A is W packed once per
 // call into [Cout/8][K][8] panels. The result does not depend on the thread count: each output is one item's K-ordered sum.
 // Used by Conv2d's CPU forward (any stride), for its stride-1 dX (a convolution of dY with the flipped kernel) and, through
 // WeightGrad below, for its dW; NaiveConv is the twin. Small output planes (rows of at most 12) with output channels in
@@ -259,11 +261,24 @@ internal static class DirectConv
             int mb = item % mBlocks, rest = item / mBlocks, qb = rest % qBlocks, img = rest / qBlocks;
             int q0 = qb * NR;
             float* t = stackalloc float[MR * NR + 16];   // + 16: the masked tail of the last row's run loads a whole vector
-            // Touch the lines of y the tile will write first, so that fetching them overlaps the kernel instead of stalling
-            // the stores (the stem's 25.7 MB of y: forward 6.9 → 6.0–6.3 ms; without any stores it took 4.8–5.2). A kernel of
-            // a few dozen steps (LeNet's first layer: 25) has too little to overlap.
+            // The lines of y the tile will write are touched first, so that fetching them overlaps the kernel instead of
+            // stalling the stores (the stem's 25.7 MB of y: forward 6.9 → 6.0–6.3 ms; without any stores it took 4.8–5.2).
+            // A kernel of a few dozen steps (LeNet's first layer: 25) has too little to overlap.
+            float* aPanel = a + (long)mb * k * MR, xq = xp + (long)img * imageStride + q0;
+            if (wp >= NR)
+            {
+                // The tile's columns lie in padded rows r0 and r0 + 1 at most: the kernel stores them straight into y
+                // under two lane masks per vector (RowSink), without the round trip through t, and touches y's lines one
+                // at a time between its steps rather than in a burst before them (the stem: 5.60–5.68 → 5.40–5.53 ms).
+                var sink = new RowSink(y + (long)img * cout * oh * ow, bias, mb, cout, oh, ow, wp, q0);
+                nint* lines = stackalloc nint[RowSink.MaxLines];
+                if (k >= 64) sink.TouchLines(lines, k);
+                Kernel(k, aPanel, xq, off, ref sink);
+                return;
+            }
             if (k >= 64) Scatter(mb, img, q0, t, prefetch: true);
-            Kernel(k, a + (long)mb * k * MR, xp + (long)img * imageStride + q0, off, t);
+            var buffer = new BufferSink(t);
+            Kernel(k, aPanel, xq, off, ref buffer);
             Scatter(mb, img, q0, t, prefetch: false);
         }
 
@@ -315,9 +330,102 @@ internal static class DirectConv
         if (e < count) Avx512F.MaskStore(dst + e, Lanes512.First(count - e), Vector512.Load(src + e) + b);
     }
 
-    // The 8 x 48 register tile: t[r][j] = Σ_p a[p][r] · xq[off[p] + j], 24 zmm accumulators, 3 B loads and 8 broadcasts per p.
+    // Where the kernel puts its 24 accumulators: Put(r, v, acc) receives row r (output channel mb·8 + r), columns
+    // 16·v .. 16·v + 15 of the tile; Step(p) runs before depth step p (a place for the sink's prefetches). A struct type
+    // argument, so each sink's code is compiled into the kernel.
+    private interface ITileSink
+    {
+        void Step(int p);
+
+        void Put(int r, int v, Vector512<float> acc);
+    }
+
+    // The whole tile into the stack buffer t ([MR][NR]), for Scatter to move into y.
+    private readonly unsafe struct BufferSink(float* t) : ITileSink
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Step(int p) { }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Put(int r, int v, Vector512<float> acc) => acc.Store(t + r * NR + 16 * v);
+    }
+
+    // Straight into y, for padded rows at least NR wide: tile column j is padded position c0 + j of row r0. Lanes with
+    // c0 + j < OW are outputs of row r0 (at d0 + j); lanes with Wp ≤ c0 + j < Wp + OW are outputs of row r0 + 1 (at
+    // d0 + j + OW − Wp) when that row exists; the rest are margin columns and are dropped, and so are rows past cout.
+    private unsafe struct RowSink : ITileSink
+    {
+        /// <summary>The most lines a tile writes: per row, 48 floats in at most two runs, so at most 5 lines.</summary>
+        public const int MaxLines = MR * 5;
+
+        private readonly float* _d0, _bias;
+        private readonly long _plane, _shift;
+        private readonly int _rows, _end0, _lo1, _hi1;
+        private readonly Vector512<float> _m00, _m01, _m02, _m10, _m11, _m12;
+        private nint* _lines;      // the lines to touch, one every 2^_every steps
+        private int _count, _every;
+
+        public RowSink(float* yImage, float* bias, int mb, int cout, int oh, int ow, int wp, int q0)
+        {
+            int r0 = q0 / wp, c0 = q0 % wp;
+            _plane = (long)oh * ow;
+            _d0 = yImage + mb * MR * _plane + (long)r0 * ow + c0;
+            _bias = bias is null ? null : bias + mb * MR;
+            _rows = Math.Min(MR, cout - mb * MR);
+            _shift = ow - wp;
+            _end0 = Math.Clamp(ow - c0, 0, NR);                                  // row r0: lanes [0, end0)
+            _lo1 = wp - c0;                                                      // row r0 + 1: lanes [lo1, hi1)
+            _hi1 = r0 + 1 < oh ? Math.Min(NR, wp - c0 + ow) : _lo1;
+            _m00 = Range(0, _end0, 0); _m01 = Range(0, _end0, 16); _m02 = Range(0, _end0, 32);
+            _m10 = Range(_lo1, _hi1, 0); _m11 = Range(_lo1, _hi1, 16); _m12 = Range(_lo1, _hi1, 32);
+            _lines = null; _count = 0; _every = 0;
+        }
+
+        // The lanes of the vector at tile column v0 whose column lies in [lo, hi).
+        private static Vector512<float> Range(int lo, int hi, int v0) =>
+            (Vector512.GreaterThanOrEqual(Lanes512.Index, Vector512.Create(lo - v0)) & Vector512.LessThan(Lanes512.Index, Vector512.Create(hi - v0))).AsSingle();
+
+        /// <summary>Lists the lines of y the tile writes into <paramref name="lines"/> (MaxLines long), to be touched spread over the kc steps.</summary>
+        public void TouchLines(nint* lines, int kc)
+        {
+            int n = 0;
+            for (int r = 0; r < _rows; r++)
+            {
+                float* d = _d0 + r * _plane;
+                if (_end0 > 0) n = AddLines(lines, n, d, d + _end0);
+                if (_hi1 > _lo1) n = AddLines(lines, n, d + _shift + _lo1, d + _shift + _hi1);
+            }
+            _lines = lines; _count = n;
+            _every = kc >= 4 * n ? 2 : kc >= 2 * n ? 1 : 0;
+        }
+
+        private static int AddLines(nint* lines, int n, float* from, float* to)
+        {
+            for (nint l = (nint)from & ~63, last = (nint)(to - 1); l <= last; l += 64) lines[n++] = l;
+            return n;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Step(int p)
+        {
+            if ((p & ((1 << _every) - 1)) == 0 && (p >> _every) < _count) Sse.Prefetch0((void*)_lines[p >> _every]);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Put(int r, int v, Vector512<float> acc)
+        {
+            if (r >= _rows) return;
+            if (_bias is not null) acc += Vector512.Create(_bias[r]);
+            float* d = _d0 + r * _plane + 16 * v;
+            Avx512F.MaskStore(d, v == 0 ? _m00 : v == 1 ? _m01 : _m02, acc);
+            if (_hi1 > _lo1) Avx512F.MaskStore(d + _shift, v == 0 ? _m10 : v == 1 ? _m11 : _m12, acc);
+        }
+    }
+
+    // The 8 x 48 register tile: tile[r][j] = Σ_p a[p][r] · xq[off[p] + j], 24 zmm accumulators, 3 B loads and 8 broadcasts
+    // per p, handed to the sink at the end.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel(int kc, float* a, float* xq, int* off, float* t)
+    private static unsafe void Kernel<TSink>(int kc, float* a, float* xq, int* off, ref TSink t) where TSink : struct, ITileSink
     {
         Vector512<float> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default;
         Vector512<float> c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default;
@@ -325,6 +433,7 @@ internal static class DirectConv
         Vector512<float> c60 = default, c61 = default, c62 = default, c70 = default, c71 = default, c72 = default;
         for (int p = 0; p < kc; p++)
         {
+            t.Step(p);
             float* b = xq + off[p];
             var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16); var b2 = Vector512.Load(b + 32);
             var a0 = Vector512.Create(a[0]);
@@ -345,14 +454,14 @@ internal static class DirectConv
             c70 = Vector512.FusedMultiplyAdd(a7, b0, c70); c71 = Vector512.FusedMultiplyAdd(a7, b1, c71); c72 = Vector512.FusedMultiplyAdd(a7, b2, c72);
             a += MR;
         }
-        Vector512.Store(c00, t); Vector512.Store(c01, t + 16); Vector512.Store(c02, t + 32);
-        Vector512.Store(c10, t + 48); Vector512.Store(c11, t + 64); Vector512.Store(c12, t + 80);
-        Vector512.Store(c20, t + 96); Vector512.Store(c21, t + 112); Vector512.Store(c22, t + 128);
-        Vector512.Store(c30, t + 144); Vector512.Store(c31, t + 160); Vector512.Store(c32, t + 176);
-        Vector512.Store(c40, t + 192); Vector512.Store(c41, t + 208); Vector512.Store(c42, t + 224);
-        Vector512.Store(c50, t + 240); Vector512.Store(c51, t + 256); Vector512.Store(c52, t + 272);
-        Vector512.Store(c60, t + 288); Vector512.Store(c61, t + 304); Vector512.Store(c62, t + 320);
-        Vector512.Store(c70, t + 336); Vector512.Store(c71, t + 352); Vector512.Store(c72, t + 368);
+        t.Put(0, 0, c00); t.Put(0, 1, c01); t.Put(0, 2, c02);
+        t.Put(1, 0, c10); t.Put(1, 1, c11); t.Put(1, 2, c12);
+        t.Put(2, 0, c20); t.Put(2, 1, c21); t.Put(2, 2, c22);
+        t.Put(3, 0, c30); t.Put(3, 1, c31); t.Put(3, 2, c32);
+        t.Put(4, 0, c40); t.Put(4, 1, c41); t.Put(4, 2, c42);
+        t.Put(5, 0, c50); t.Put(5, 1, c51); t.Put(5, 2, c52);
+        t.Put(6, 0, c60); t.Put(6, 1, c61); t.Put(6, 2, c62);
+        t.Put(7, 0, c70); t.Put(7, 1, c71); t.Put(7, 2, c72);
     }
 
     // ---- weight gradient ---------------------------------------------------------------------------------------------
