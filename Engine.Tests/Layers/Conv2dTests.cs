@@ -224,7 +224,10 @@ public class Conv2dTests
         yield return new TestCaseData(new Config(2, 2, 9, 45, 4, (3, 5), (2, 2), (1, 2), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_s2_wide_rows");
         // Enough images per chunk for whole images per thread (each thread pads its own images and runs their tiles).
         yield return new TestCaseData(new Config(9, 5, 9, 11, 13, (3, 3), (1, 1), (1, 1), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_images_per_thread");
-        yield return new TestCaseData(new Config(8, 3, 23, 22, 10, (7, 7), (2, 2), (3, 3), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_images_per_thread_strided");
+        // Strided with whole images per thread: each image in bands of q blocks, each band padding only the rows it reads
+        // (Cout 44: enough multiply-adds per copied value for Conv2d to take the direct kernel at stride 2).
+        yield return new TestCaseData(new Config(8, 3, 23, 22, 44, (7, 7), (2, 2), (3, 3), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_images_per_thread_strided");
+        yield return new TestCaseData(new Config(6, 3, 9, 101, 44, (7, 7), (2, 2), (3, 3), (1, 1), 1, PaddingMode.Zeros)).SetName("Direct_images_per_thread_strided_wide_rows");
     }
 
     [TestCaseSource(nameof(DirectKernelConfigs))]
