@@ -389,14 +389,11 @@ internal static class DirectConv
             _end0 = Math.Clamp(ow - c0, 0, NR);                                  // row r0: lanes [0, end0)
             _lo1 = wp - c0;                                                      // row r0 + 1: lanes [lo1, hi1)
             _hi1 = r0 + 1 < oh ? Math.Min(NR, wp - c0 + ow) : _lo1;
-            _m00 = Range(0, _end0, 0); _m01 = Range(0, _end0, 16); _m02 = Range(0, _end0, 32);
-            _m10 = Range(_lo1, _hi1, 0); _m11 = Range(_lo1, _hi1, 16); _m12 = Range(_lo1, _hi1, 32);
+            // Vector v covers tile columns 16·v .. 16·v + 15.
+            _m00 = Lanes512.Between(0, _end0); _m01 = Lanes512.Between(-16, _end0 - 16); _m02 = Lanes512.Between(-32, _end0 - 32);
+            _m10 = Lanes512.Between(_lo1, _hi1); _m11 = Lanes512.Between(_lo1 - 16, _hi1 - 16); _m12 = Lanes512.Between(_lo1 - 32, _hi1 - 32);
             _lines = null; _count = 0; _every = 0;
         }
-
-        // The lanes of the vector at tile column v0 whose column lies in [lo, hi).
-        private static Vector512<float> Range(int lo, int hi, int v0) =>
-            (Vector512.GreaterThanOrEqual(Lanes512.Index, Vector512.Create(lo - v0)) & Vector512.LessThan(Lanes512.Index, Vector512.Create(hi - v0))).AsSingle();
 
         /// <summary>Lists the lines of y the tile writes into <paramref name="lines"/> (MaxLines long), to be touched spread over the kc steps.</summary>
         public void TouchLines(nint* lines, int kc)

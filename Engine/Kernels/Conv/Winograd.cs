@@ -500,8 +500,7 @@ internal static class Winograd
                 int n = (int)(t / perImage), rem = (int)(t % perImage), i = rem / tw, j0 = rem % tw;
                 int len = (int)Math.Min(tw - j0, t1 - t), q = used;
                 int laneBase = (q % slots) * s, col = 2 * j0 - pw - laneBase;   // lane L of the slot reads column col + L
-                var slot = (Vector512.GreaterThanOrEqual(Lanes512.Index, Vector512.Create(laneBase))
-                            & Vector512.LessThan(Lanes512.Index, Vector512.Create(laneBase + s))).AsSingle();
+                var slot = Lanes512.Between(laneBase, laneBase + s);
                 var cols = InRow(col, w) & slot;
                 var cols2 = InRow(col + 2, w) & slot;
                 for (int r = 0; r < 4; r++)
@@ -586,11 +585,7 @@ internal static class Winograd
 
     // Lanes l with 0 ≤ col + l < w.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> InRow(int col, int w)
-    {
-        var c = Vector512.Create(col) + Lanes512.Index;
-        return (Vector512.GreaterThanOrEqual(c, Vector512<int>.Zero) & Vector512.LessThan(c, Vector512.Create(w))).AsSingle();
-    }
+    private static Vector512<float> InRow(int col, int w) => Lanes512.Between(-col, w - col);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Sh(Vector512<float> v, Vector512<int> idx) => Avx512F.PermuteVar16x32x2(v, idx, v);
@@ -699,8 +694,8 @@ internal static class Winograd
                 int n = (int)(t / perImage), rem = (int)(t % perImage), i = rem / tw, j0 = rem % tw;
                 int len = Math.Min(tw - j0, count - l), cols = Math.Min(2 * len, ow - 2 * j0);
                 at[segs] = ((long)n * co + kb) * plane + (long)(2 * i) * ow + 2 * j0 - 2 * l;
-                var lo = LaneRange(2 * l, 2 * l + cols);
-                var hi = LaneRange(2 * l - 16, 2 * l + cols - 16);
+                var lo = Lanes512.Between(2 * l, 2 * l + cols);
+                var hi = Lanes512.Between(2 * l - 16, 2 * l + cols - 16);
                 mk[2 * segs] = lo; mk[2 * segs + 1] = hi;
                 has[segs] = (2 * l < 16 ? 1 : 0) | (2 * l + cols > 16 ? 2 : 0) | (2 * i + 1 < oh ? 4 : 0);
                 l += len; t += len;
@@ -755,10 +750,6 @@ internal static class Winograd
         y10 = p1 - p2 - p3; y11 = q1 - q2 - q3;
     }
 
-    // Lanes l with lo ≤ l < hi.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> LaneRange(int lo, int hi) =>
-        (Vector512.GreaterThanOrEqual(Lanes512.Index, Vector512.Create(lo)) & Vector512.LessThan(Lanes512.Index, Vector512.Create(hi))).AsSingle();
 
     // y for output channels [kb, kb + kn) of the tiles [t0, t1): Aᵀ M A per tile, M[ξ][co − kb][tile − t0] with row stride ldm.
     private static unsafe void OutputTransform(in ConvGeometry g, float* m, int ldm, long xiStride, int kb, int kn, int co, long t0, long t1, float* y, float* bias)

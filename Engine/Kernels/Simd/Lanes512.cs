@@ -21,4 +21,9 @@ internal static class Lanes512
     /// <summary>The mask of the first <paramref name="count"/> lanes (all lanes from 16 on, none at 0 or below), for Avx512F.MaskStore.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> First(int count) => Vector512.LessThan(Index, Vector512.Create(count)).AsSingle();
+
+    /// <summary>The mask of lanes l with <paramref name="lo"/> ≤ l &lt; <paramref name="hi"/> (either bound may lie outside 0..16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Between(int lo, int hi) =>
+        (Vector512.GreaterThanOrEqual(Index, Vector512.Create(lo)) & Vector512.LessThan(Index, Vector512.Create(hi))).AsSingle();
 }
