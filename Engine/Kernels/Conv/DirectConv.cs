@@ -151,7 +151,7 @@ internal static class DirectConv
             int qb0 = (int)((long)band * qBlocks / bands), qb1 = (int)((long)(band + 1) * qBlocks / bands);
             var xp = Scratch.Get(ref t_xp, imageStride + 16);
             int q1 = Math.Min(qb1 * NR, oh * wph);
-            int row0 = bands == 1 ? 0 : qb0 * NR / wph, row1 = bands == 1 ? int.MaxValue : (q1 - 1) / wph + rowReach + 1;
+            int row0 = qb0 * NR / wph, row1 = (q1 - 1) / wph + rowReach + 1;
             for (int ci = 0; ci < pad.L.C; ci++) pad.Pad(xp, image, ci, 0, row0, row1);
             fixed (float* xp0 = xp)
             {
