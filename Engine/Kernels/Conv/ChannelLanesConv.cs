@@ -5,15 +5,22 @@
 // y[co][oh][ow] = b[co] + Σ_k W[co][k] · xp[c][oh + kh·dH][ow + kw·dW],   k = (c, kh, kw), stride 1
 // Shapes: W (Cout, C·KH·KW) with Cout a multiple of 16, packed once per call as Wt[Cout/16][K][16]; x (N, C, H, W), padded
 // per image into xp (C, Hp, Wp) where it has padding (read in place where not); y (N, Cout, OH, OW) overwritten.
-// For each k the tile loads Wt[k] (16 channels) once and multiplies it by 2·OW broadcast inputs, xp[off(k) + row·Wp + j]
-// with off(k) = c·Hp·Wp + kh·dH·Wp + kw·dW: 2·OW FMAs per k on 2·OW accumulators (24 zmm at OW = 12), each FMA reading
-// its input as an embedded broadcast. The tile is pixel-major in registers and channel-major in y, where a channel's
-// 2·OW pixels are contiguous: it goes through a stack buffer and a 16 x 16 register transpose (one store per channel for
-// the first 16 pixels; the rest one float at a time). Storing it a float at a time cost 15 % of LeNet's second layer.
+// Two kernels compute a tile. The row kernel (ChannelLanesConv.Rows.cs, generated; kernels of 1 to 5 columns, dilation 1
+// along the rows) steps over the input rows s = (c, kh): it loads the KW weight vectors Wt[s][kw] once, broadcasts each of
+// the row's OW + KW − 1 inputs once, and multiplies every broadcast by the weight vectors of the taps that read it, so a
+// loaded value feeds up to KW FMAs. The per-tap kernel (Kernel below; wider kernels, dilated rows) steps over k: for each k
+// it loads Wt[k] and multiplies it by 2·OW broadcast inputs xp[off(k) + row·Wp + j], off(k) = c·Hp·Wp + kh·dH·Wp + kw·dW,
+// each FMA reading its input as an embedded broadcast: one load per FMA, which bounds it by the loads (LeNet's second
+// layer alone on one core: 166 GFLOP/s per-tap, 225 row kernel, of 229). Both sum each output over (c, kh, kw) in order.
+// Accumulators: 2·OW zmm (24 at OW = 12). The tile is pixel-major in registers and channel-major in y, where a channel's
+// 2·OW pixels are contiguous: the bias vector (channels are lanes) is added to each pixel vector, the first 16 pixels go
+// through a 16 x 16 register transpose (one store per channel), the rest through 16 x 4 transposes (one 4-float store
+// per channel, masked for the last group). Storing it a float at a time cost 15 % of LeNet's second layer.
 //
 // Why: the shifted-rows direct kernel (DirectConv) computes Wp = W + 2·pW columns for every OW outputs of a row, and
 // rounds the plane up to 48 columns: LeNet's second convolution (10x10 outputs from 14x14) computes 144 columns for 100
-// outputs there (69 %), all 100 here: its forward 207.6-210.9 -> 278.5-282.0 GFLOP/s (2 threads, alternating harness runs).
+// outputs there (69 %), all 100 here: its forward 207.6-210.9 -> 278.5-282.0 GFLOP/s (2 threads, alternating harness runs);
+// the row kernel and the 16 x 4 stores then took it from 279-280 to 407-410 GFLOP/s (fourteenth round).
 // DirectConv.Forward hands a geometry over when Cost is below its own.
 // The sum over k is in the same order for every output, independent of the thread count. NaiveConv.Conv2dDirect is the twin.
 using System.Runtime.CompilerServices;
@@ -22,7 +29,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace ConvEngine.Kernels.Conv;
 
-internal static class ChannelLanesConv
+internal static partial class ChannelLanesConv
 {
     /// <summary>Output channels per tile: one zmm.</summary>
     public const int Lanes = 16;
@@ -69,11 +76,16 @@ internal static class ChannelLanesConv
             for (int p = 0; p < k; p++)
                 for (int l = 0; l < Lanes; l++)
                     wt[(cb * k + p) * Lanes + l] = w[(cb * Lanes + l) * k + p];
+        // The row kernel (kernels of up to 5 columns, dilation 1 along the rows) steps over (c, kh) and reads each input
+        // row once per step: off[s] is row step s's offset. The per-tap kernel steps over k = (c, kh, kw): off[k].
+        bool rows = g.DilationW == 1 && g.KernelW <= MaxRowKernelWidth;
         var off = Scratch.Get(ref t_off, k);
         for (int ci = 0, p = 0; ci < c; ci++)
             for (int kh = 0; kh < g.KernelH; kh++)
-                for (int kw = 0; kw < g.KernelW; kw++)
-                    off[p++] = (ci * hp + kh * g.DilationH) * wp + kw * g.DilationW;
+                if (rows) off[p++] = (ci * hp + kh * g.DilationH) * wp;
+                else
+                    for (int kw = 0; kw < g.KernelW; kw++)
+                        off[p++] = (ci * hp + kh * g.DilationH) * wp + kw * g.DilationW;
         int pairs = (g.OutH + 1) / 2, imageX = c * g.Height * g.Width, imageP = c * hp * wp;
         // Few images with threads to spare: pad them all first, then share the (image, channel block, row pair) tiles.
         bool tiles = images < 2 * device.Threads && device.CanRunParallel;
@@ -87,31 +99,47 @@ internal static class ChannelLanesConv
         fixed (int* off0 = off)
         {
             var body = new Body(device, g, wt0, off0, x, (long)firstImage * imageX, x0 + (long)firstImage * imageX, xp0, y0 + (long)firstImage * outChannels * g.OutH * g.OutW, b0,
-                                k, outChannels, blocks, pairs, hp, wp, padded, tiles);
+                                k, rows ? c * g.KernelH : k, outChannels, blocks, pairs, hp, wp, padded, tiles);
             int items = tiles ? images * blocks * pairs : images;
             bool parallel = (long)images * Cost(g, outChannels) >= 1 << 18;
+            int kw = rows ? g.KernelW : 0;
             switch (g.OutW)
             {
-                case 1: Run<W1>(in body, items, parallel); break;
-                case 2: Run<W2>(in body, items, parallel); break;
-                case 3: Run<W3>(in body, items, parallel); break;
-                case 4: Run<W4>(in body, items, parallel); break;
-                case 5: Run<W5>(in body, items, parallel); break;
-                case 6: Run<W6>(in body, items, parallel); break;
-                case 7: Run<W7>(in body, items, parallel); break;
-                case 8: Run<W8>(in body, items, parallel); break;
-                case 9: Run<W9>(in body, items, parallel); break;
-                case 10: Run<W10>(in body, items, parallel); break;
-                case 11: Run<W11>(in body, items, parallel); break;
-                case 12: Run<W12>(in body, items, parallel); break;
+                case 1: Run<W1>(in body, kw, items, parallel); break;
+                case 2: Run<W2>(in body, kw, items, parallel); break;
+                case 3: Run<W3>(in body, kw, items, parallel); break;
+                case 4: Run<W4>(in body, kw, items, parallel); break;
+                case 5: Run<W5>(in body, kw, items, parallel); break;
+                case 6: Run<W6>(in body, kw, items, parallel); break;
+                case 7: Run<W7>(in body, kw, items, parallel); break;
+                case 8: Run<W8>(in body, kw, items, parallel); break;
+                case 9: Run<W9>(in body, kw, items, parallel); break;
+                case 10: Run<W10>(in body, kw, items, parallel); break;
+                case 11: Run<W11>(in body, kw, items, parallel); break;
+                case 12: Run<W12>(in body, kw, items, parallel); break;
                 default: throw new ArgumentException($"Output rows of {g.OutW} pixels are wider than {MaxWidth}.", nameof(g));
             }
         }
     }
 
-    private static unsafe void Run<TW>(in Body body, int items, bool parallel) where TW : struct, IWidth
+    // kernelWidth: 1..5 for the row kernel with that many weight vectors, 0 for the per-tap kernel.
+    private static void Run<TW>(in Body body, int kernelWidth, int items, bool parallel) where TW : struct, IWidth
     {
-        var b = new Items<TW>(body);
+        switch (kernelWidth)
+        {
+            case 0: Run<TW, W0>(in body, items, parallel); break;
+            case 1: Run<TW, W1>(in body, items, parallel); break;
+            case 2: Run<TW, W2>(in body, items, parallel); break;
+            case 3: Run<TW, W3>(in body, items, parallel); break;
+            case 4: Run<TW, W4>(in body, items, parallel); break;
+            case 5: Run<TW, W5>(in body, items, parallel); break;
+            default: throw new ArgumentOutOfRangeException(nameof(kernelWidth), kernelWidth, $"The row kernel holds 1 to {MaxRowKernelWidth} kernel columns.");
+        }
+    }
+
+    private static void Run<TW, TK>(in Body body, int items, bool parallel) where TW : struct, IWidth where TK : struct, IWidth
+    {
+        var b = new Items<TW, TK>(body);
         if (parallel) body.Device.ParallelFor(items, b);
         else for (int i = 0; i < items; i++) b.Invoke(i);
     }
@@ -127,7 +155,7 @@ internal static class ChannelLanesConv
     // What the items of one call share. Items: whole images (each padded, where it needs it, into its thread's buffer) or,
     // with Tiles, (image, channel block, row pair) of images padded beforehand into Xp.
     private readonly unsafe struct Body(CpuDevice device, in ConvGeometry g, float* wt, int* off, float[] x, long xBase, float* xFirst, float* xp,
-                                        float* y, float* bias, int k, int cout, int blocks, int pairs, int hp, int wp, bool padded, bool tiles)
+                                        float* y, float* bias, int k, int steps, int cout, int blocks, int pairs, int hp, int wp, bool padded, bool tiles)
     {
         public readonly CpuDevice Device = device;
         public readonly ConvGeometry G = g;
@@ -135,11 +163,12 @@ internal static class ChannelLanesConv
         public readonly float* Wt = wt, XFirst = xFirst, Xp = xp, Y = y, Bias = bias;
         public readonly int* Off = off;
         public readonly float[] X = x;
-        public readonly int K = k, Cout = cout, Blocks = blocks, Pairs = pairs, Hp = hp, Wp = wp;
+        public readonly int K = k, Steps = steps, Cout = cout, Blocks = blocks, Pairs = pairs, Hp = hp, Wp = wp;
         public readonly bool Padded = padded, Tiles = tiles;
     }
 
-    private readonly unsafe struct Items<TW>(Body b) : IParallelBody where TW : struct, IWidth
+    // TK: the row kernel's kernel width, or W0 for the per-tap kernel.
+    private readonly unsafe struct Items<TW, TK>(Body b) : IParallelBody where TW : struct, IWidth where TK : struct, IWidth
     {
         [SkipLocalsInit]   // the tile buffer is written in full before it is read
         public void Invoke(int item)
@@ -177,29 +206,88 @@ internal static class ChannelLanesConv
             int r0 = 2 * pair, oh = b.G.OutH, ow = TW.J;
             bool two = r0 + 1 < oh;
             float* x0 = xi + r0 * b.Wp, x1 = two ? x0 + b.Wp : x0;
-            Kernel<TW>(b.K, b.Wt + (long)cb * b.K * Lanes, x0, x1, b.Off, t);
-            // Output channel co's 2·OW pixels are contiguous in y (row r0, then r0 + 1). The first 16 pixels go through
-            // a 16 x 16 register transpose, one store per channel; the rest (and a lone last row) one float at a time.
-            int pixels = two ? 2 * ow : ow, first = 0;
-            float* y0 = yi + (long)cb * Lanes * oh * ow + r0 * ow;
+            if (TK.J == 0) Kernel<TW>(b.K, b.Wt + (long)cb * b.K * Lanes, x0, x1, b.Off, t);
+            else RowKernel<TW, TK>(b.Steps, b.Wt + (long)cb * b.K * Lanes, x0, x1, b.Off, t);
+            // Output channel co's 2·OW pixels are contiguous in y (row r0, then r0 + 1). The bias (one vector: the channels
+            // are t's lanes) is added to t's pixel vectors; then the first 16 pixels go through a 16 x 16 register transpose
+            // (one store per channel), the rest through 16 x 4 transposes (one 4-float store per channel, masked for the last).
+            int pixels = two ? 2 * ow : ow, first = 0, plane = oh * ow;
+            float* y0 = yi + (long)cb * Lanes * plane + r0 * ow;
+            var bias = b.Bias is null ? Vector512<float>.Zero : Vector512.Load(b.Bias + cb * Lanes);
             if (pixels >= Lanes)
             {
-                Transpose16(t);
-                for (int l = 0; l < Lanes; l++)
-                {
-                    var v = Vector512.Load(t + l * Lanes);
-                    if (b.Bias is not null) v += Vector512.Create(b.Bias[cb * Lanes + l]);
-                    v.Store(y0 + (long)l * oh * ow);
-                }
+                Store16(t, bias, y0, plane);
                 first = Lanes;
             }
-            for (int l = 0; l < Lanes; l++)
-            {
-                float bias = b.Bias is null ? 0f : b.Bias[cb * Lanes + l];
-                float* d = y0 + (long)l * oh * ow;
-                for (int p = first; p < pixels; p++) d[p] = t[p * Lanes + l] + bias;
-            }
+            for (; first < pixels; first += 4) Store4(t + first * Lanes, bias, y0 + first, plane, Math.Min(4, pixels - first));
         }
+    }
+
+    // y[l·plane + p] = t[p][l] + bias[l] for the 16 pixels p < 16 and the 16 channels l. Unpacks and shuffles within
+    // 128-bit lanes give, for each column m = 4k + i, the 4x4 blocks of rows 4g..4g+3 (u); two rounds of 128-bit block
+    // shuffles gather a column's four blocks (64 shuffles in all, every vector in a register).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store16(float* t, Vector512<float> bias, float* y, int plane)
+    {
+        Quads(t, bias, out var u0, out var u1, out var u2, out var u3);
+        Quads(t + 4 * Lanes, bias, out var u4, out var u5, out var u6, out var u7);
+        Quads(t + 8 * Lanes, bias, out var u8, out var u9, out var u10, out var u11);
+        Quads(t + 12 * Lanes, bias, out var u12, out var u13, out var u14, out var u15);
+        Columns(u0, u4, u8, u12, y, plane);
+        Columns(u1, u5, u9, u13, y + plane, plane);
+        Columns(u2, u6, u10, u14, y + 2 * plane, plane);
+        Columns(u3, u7, u11, u15, y + 3 * plane, plane);
+    }
+
+    // Pixel vectors t[0..3] (+ bias): q_i's 128-bit lane k holds the four pixels of channel 4k + i.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Quads(float* t, Vector512<float> bias, out Vector512<float> q0, out Vector512<float> q1,
+                                     out Vector512<float> q2, out Vector512<float> q3)
+    {
+        var r0 = Vector512.Load(t) + bias; var r1 = Vector512.Load(t + Lanes) + bias;
+        var r2 = Vector512.Load(t + 2 * Lanes) + bias; var r3 = Vector512.Load(t + 3 * Lanes) + bias;
+        var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1);
+        var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
+        q0 = Avx512F.Shuffle(t0, t2, 0x44); q1 = Avx512F.Shuffle(t0, t2, 0xEE);
+        q2 = Avx512F.Shuffle(t1, t3, 0x44); q3 = Avx512F.Shuffle(t1, t3, 0xEE);
+    }
+
+    // Channels i, 4 + i, 8 + i, 12 + i (y, y + 4·plane, ...) from the quads of pixels 0..3, 4..7, 8..11, 12..15.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Columns(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, float* y, int plane)
+    {
+        var v0 = Avx512F.Shuffle4x128(a, b, 0x44); var v1 = Avx512F.Shuffle4x128(a, b, 0xEE);
+        var v2 = Avx512F.Shuffle4x128(c, d, 0x44); var v3 = Avx512F.Shuffle4x128(c, d, 0xEE);
+        Avx512F.Shuffle4x128(v0, v2, 0x88).Store(y);
+        Avx512F.Shuffle4x128(v0, v2, 0xDD).Store(y + 4 * plane);
+        Avx512F.Shuffle4x128(v1, v3, 0x88).Store(y + 8 * plane);
+        Avx512F.Shuffle4x128(v1, v3, 0xDD).Store(y + 12 * plane);
+    }
+
+    // y[l·plane + p] = t[p][l] + bias[l] for pixels p < n ≤ 4 (t holds four pixel vectors; those past n are not stored).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store4(float* t, Vector512<float> bias, float* y, int plane, int n)
+    {
+        Quads(t, bias, out var q0, out var q1, out var q2, out var q3);
+        var mask = Vector128.LessThan(Vector128.Create(0, 1, 2, 3), Vector128.Create(n)).AsSingle();
+        Quad(q0, y, 4 * plane, n, mask);
+        Quad(q1, y + plane, 4 * plane, n, mask);
+        Quad(q2, y + 2 * plane, 4 * plane, n, mask);
+        Quad(q3, y + 3 * plane, 4 * plane, n, mask);
+    }
+
+    // The four 128-bit lanes of q to y, y + step, y + 2·step, y + 3·step (the first n floats of each).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Quad(Vector512<float> q, float* y, int step, int n, Vector128<float> mask)
+    {
+        if (n == 4)
+        {
+            q.GetLower().GetLower().Store(y); q.GetLower().GetUpper().Store(y + step);
+            q.GetUpper().GetLower().Store(y + 2 * step); q.GetUpper().GetUpper().Store(y + 3 * step);
+            return;
+        }
+        Avx.MaskStore(y, mask, q.GetLower().GetLower()); Avx.MaskStore(y + step, mask, q.GetLower().GetUpper());
+        Avx.MaskStore(y + 2 * step, mask, q.GetUpper().GetLower()); Avx.MaskStore(y + 3 * step, mask, q.GetUpper().GetUpper());
     }
 
     // t[i·J + j][l] = Σ_p wt[p][l] · x_i[off[p] + j] for rows i = 0, 1 (x1 = x0 + Wp, or x0 again), pixels j < J.
@@ -239,41 +327,17 @@ internal static class ChannelLanesConv
         if (TW.J > 11) { a0B.Store(t + 176); a1B.Store(t + (TW.J + 11) * 16); }
     }
 
-    // Rows 0..15 of t (16 floats each) transposed in place: t[l][p] = old t[p][l]. Unpacks and shuffles within 128-bit
-    // lanes give, for each column m = 4k + i, the 4x4 blocks of rows 4g..4g+3; two rounds of 128-bit block shuffles
-    // gather a column's four blocks (64 shuffles).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Transpose16(float* t)
-    {
-        var u = stackalloc Vector512<float>[Lanes];
-        for (int g = 0; g < 4; g++)
-        {
-            var r0 = Vector512.Load(t + (4 * g) * Lanes); var r1 = Vector512.Load(t + (4 * g + 1) * Lanes);
-            var r2 = Vector512.Load(t + (4 * g + 2) * Lanes); var r3 = Vector512.Load(t + (4 * g + 3) * Lanes);
-            var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1);
-            var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
-            // u[4g + m], 128-bit lane k: rows 4g..4g+3 of column 4k + m.
-            u[4 * g] = Avx512F.Shuffle(t0, t2, 0x44); u[4 * g + 1] = Avx512F.Shuffle(t0, t2, 0xEE);
-            u[4 * g + 2] = Avx512F.Shuffle(t1, t3, 0x44); u[4 * g + 3] = Avx512F.Shuffle(t1, t3, 0xEE);
-        }
-        for (int m = 0; m < 4; m++)
-        {
-            var v0 = Avx512F.Shuffle4x128(u[m], u[4 + m], 0x44); var v1 = Avx512F.Shuffle4x128(u[m], u[4 + m], 0xEE);
-            var v2 = Avx512F.Shuffle4x128(u[8 + m], u[12 + m], 0x44); var v3 = Avx512F.Shuffle4x128(u[8 + m], u[12 + m], 0xEE);
-            Avx512F.Shuffle4x128(v0, v2, 0x88).Store(t + m * Lanes);
-            Avx512F.Shuffle4x128(v0, v2, 0xDD).Store(t + (4 + m) * Lanes);
-            Avx512F.Shuffle4x128(v1, v3, 0x88).Store(t + (8 + m) * Lanes);
-            Avx512F.Shuffle4x128(v1, v3, 0xDD).Store(t + (12 + m) * Lanes);
-        }
-    }
-
-    /// <summary>The output row width as a type, so each width gets its own fully unrolled kernel (TW.J is a JIT-time constant).</summary>
+    /// <summary>
+    /// A small count as a type (the output row width, or the row kernel's kernel width), so each gets its own fully unrolled
+    /// kernel (J is a JIT-time constant).
+    /// </summary>
     internal interface IWidth
     {
-        /// <summary>Pixels per output row.</summary>
+        /// <summary>The count: pixels per output row, or kernel columns (0: the per-tap kernel).</summary>
         static abstract int J { get; }
     }
 
+    private readonly struct W0 : IWidth { public static int J => 0; }
     private readonly struct W1 : IWidth { public static int J => 1; }
     private readonly struct W2 : IWidth { public static int J => 2; }
     private readonly struct W3 : IWidth { public static int J => 3; }
