@@ -64,6 +64,23 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
+    /// Strided 1x1 convolution with the output channels in the vector lanes (Kernels/Conv/PointwiseConv.cs):
+    /// y[firstImage + i] (outChannels, OH, OW) = w (outChannels, C) ⊛ x[firstImage + i] (+ bias) for the <paramref name="images"/>
+    /// images of the NCHW batches, overwriting y. Requires AVX-512 and a 1x1 kernel without padding and column stride 1 or 2.
+    /// </summary>
+    internal void ConvPointwise(Tensor w, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, Tensor y, Tensor? bias = null)
+    {
+        if (!Kernels.Conv.PointwiseConv.Applies(g))
+            throw new ArgumentException($"The pointwise kernel needs AVX-512 and a 1x1 kernel without padding and column stride 1 or 2; got {g}.", nameof(g));
+        CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
+        NeedLength(y, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, nameof(y));
+        NeedElements(w, (long)outChannels * g.ColRows, nameof(w));
+        if (bias is not null) NeedElements(bias, outChannels, nameof(bias));
+        if (images == 0 || outChannels <= 0) return;
+        Kernels.Conv.PointwiseConv.Forward(this, A(w), outChannels, A(x), firstImage, images, g, A(y), bias is null ? null : A(bias));
+    }
+
+    /// <summary>
     /// Scatter-form input gradient (Kernels/Conv/ScatterDx.cs) of the stride-1 convolution <paramref name="g"/>:
     /// dX[firstImage + i] (C, H, W) = Σ over the taps of w (outChannels, C·KH·KW) times dY[firstImage + i]
     /// (outChannels, OH, OW), overwriting dX, for the <paramref name="images"/> images of the NCHW batches. Requires

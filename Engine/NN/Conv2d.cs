@@ -223,6 +223,11 @@ public sealed class Conv2d : Module
             wcpu.ConvWinograd(Weight.Value, InChannels * 9, 9, false, OutChannels, xp, 0, n, g, y, Bias?.Value);   // the whole batch at once
             biasFused = true;
         }
+        else if (UsesPointwise(g) is { } pcpu)
+        {
+            pcpu.ConvPointwise(Weight.Value, OutChannels, xp, 0, n, g, y, Bias?.Value);   // the whole batch, (image, row) items
+            biasFused = true;
+        }
         else
         {
             int nb = ImagesPerChunk(n, g);
@@ -377,6 +382,15 @@ public sealed class Conv2d : Module
         DirectKernel && cpu is not null && Groups == 1 && g.ColRows <= Kernels.Conv.DirectConv.PreferredMaxK && Kernels.Conv.DirectConv.Applies(g)
         && (g.StrideH == 1 && g.StrideW == 1 || 2L * OutChannels * g.KernelH * g.KernelW >= 1024L * g.StrideH * g.StrideW)
         && Kernels.Conv.DirectConv.ColumnEfficiency(g) >= 0.6;
+
+    /// <summary>Whether strided 1x1 convolutions on the CPU use the pointwise kernel (Kernels/Conv/PointwiseConv.cs) where it applies.</summary>
+    internal bool PointwiseKernel { get; set; } = true;
+
+    // The pointwise kernel for a strided 1x1 forward (ResNet's projections): CPU, one group, AVX-512, no padding, column
+    // stride 1 or 2. It reads x in place where the implicit GEMM packed the even rows and columns into panels first
+    // (resnet_down, 2 threads: see docs/performance.md, fourteenth round). The device to run it on, or null.
+    private CpuDevice? UsesPointwise(in ConvGeometry g) =>
+        PointwiseKernel && Device is CpuDevice cpu && Groups == 1 && (g.StrideH > 1 || g.StrideW > 1) && Kernels.Conv.PointwiseConv.Applies(g) ? cpu : null;
 
     /// <summary>Whether the CPU backward may compute dX in scatter form (Kernels/Conv/ScatterDx.cs) where it costs less.</summary>
     internal bool ScatterDxKernel { get; set; } = true;

@@ -264,30 +264,34 @@ internal static partial class ChannelLanesConv
         Avx512F.Shuffle4x128(v1, v3, 0xDD).Store(y + 12 * plane);
     }
 
-    // y[l·plane + p] = t[p][l] + bias[l] for pixels p < n ≤ 4 (t holds four pixel vectors; those past n are not stored).
+    // y[l·plane + p] = t[p][l] + bias[l] for pixels p < n ≤ 4 (t holds four pixel vectors; those past n are not stored)
+    // and channels l < channels (those past it, a partial last block's, are not stored).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Store4(float* t, Vector512<float> bias, float* y, int plane, int n)
+    internal static unsafe void Store4(float* t, Vector512<float> bias, float* y, int plane, int n, int channels = Lanes)
     {
         Quads(t, bias, out var q0, out var q1, out var q2, out var q3);
         var mask = Vector128.LessThan(Vector128.Create(0, 1, 2, 3), Vector128.Create(n)).AsSingle();
-        Quad(q0, y, 4 * plane, n, mask);
-        Quad(q1, y + plane, 4 * plane, n, mask);
-        Quad(q2, y + 2 * plane, 4 * plane, n, mask);
-        Quad(q3, y + 3 * plane, 4 * plane, n, mask);
+        // q_i holds channels i, 4 + i, 8 + i, 12 + i: (channels − i + 3) / 4 of them are stored.
+        Quad(q0, y, 4 * plane, n, mask, channels + 3);
+        Quad(q1, y + plane, 4 * plane, n, mask, channels + 2);
+        Quad(q2, y + 2 * plane, 4 * plane, n, mask, channels + 1);
+        Quad(q3, y + 3 * plane, 4 * plane, n, mask, channels);
     }
 
-    // The four 128-bit lanes of q to y, y + step, y + 2·step, y + 3·step (the first n floats of each).
+    // The 128-bit lanes k < limit / 4 of q to y + k·step (the first n floats of each).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Quad(Vector512<float> q, float* y, int step, int n, Vector128<float> mask)
+    private static unsafe void Quad(Vector512<float> q, float* y, int step, int n, Vector128<float> mask, int limit)
     {
-        if (n == 4)
+        if (n == 4 && limit >= 4 * 4)
         {
             q.GetLower().GetLower().Store(y); q.GetLower().GetUpper().Store(y + step);
             q.GetUpper().GetLower().Store(y + 2 * step); q.GetUpper().GetUpper().Store(y + 3 * step);
             return;
         }
-        Avx.MaskStore(y, mask, q.GetLower().GetLower()); Avx.MaskStore(y + step, mask, q.GetLower().GetUpper());
-        Avx.MaskStore(y + 2 * step, mask, q.GetUpper().GetLower()); Avx.MaskStore(y + 3 * step, mask, q.GetUpper().GetUpper());
+        if (limit >= 4) Avx.MaskStore(y, mask, q.GetLower().GetLower());
+        if (limit >= 8) Avx.MaskStore(y + step, mask, q.GetLower().GetUpper());
+        if (limit >= 12) Avx.MaskStore(y + 2 * step, mask, q.GetUpper().GetLower());
+        if (limit >= 16) Avx.MaskStore(y + 3 * step, mask, q.GetUpper().GetUpper());
     }
 
     // t[i·J + j][l] = Σ_p wt[p][l] · x_i[off[p] + j] for rows i = 0, 1 (x1 = x0 + Wp, or x0 again), pixels j < J.
