@@ -9,7 +9,7 @@ namespace ConvEngine.Tests.Kernels;
 /// (NaiveConv.Conv2dDirect): every output width 1..12 (each its own unrolled kernel), odd and even output heights (a lone
 /// last row), padding and dilation, 16 to 48 output channels, with and without bias, whole images per thread and tiles
 /// shared by the threads; only its images written; the same bits on any thread count; and where DirectConv hands over.
-/// The row kernel (kernels of 1 to 5 columns, dilation 1 along the rows) and the per-tap kernel (the rest) both.
+/// Steps over input rows (kernels of 1 to 5 columns, dilation 1 along the rows) and over single taps (the rest) both.
 /// </summary>
 public class ChannelLanesConvTests
 {
@@ -33,7 +33,7 @@ public class ChannelLanesConvTests
 
     // (images, C, H, W, Cout, KH, KW, pH, pW, dH, dW): every output width 1..12 with each row-kernel width 1..5 in turn,
     // KH ≠ KW, dilation along the columns only or along both; then kernels of 6 and 7 columns and dilation along the rows
-    // only (the per-tap kernel). Output heights 1..4 give a lone last row and stores of 2·OW pixels: 16 through the
+    // only (steps over single taps). Output heights 1..4 give a lone last row and stores of 2·OW pixels: 16 through the
     // 16 x 16 transpose, then groups of 4 with a masked last group (2·OW = 18, 22) or a full one (20, 24).
     private static IEnumerable<(int N, int C, int H, int W, int Co, int KH, int KW, int PH, int PW, int DH, int DW)> RowShapes()
     {
@@ -53,19 +53,7 @@ public class ChannelLanesConvTests
     {
         RequireKernel();
         var rng = new Random(withBias ? 31 : 37);
-        foreach (var (n, c, h, w, co, kh, kw, ph, pw, dh, dw) in RowShapes())
-        {
-            var g = new ConvGeometry(c, h, w, kh, kw, 1, 1, ph, pw, dh, dw);
-            string what = $"N{n} {c}x{h}x{w} -> {co} k{kh}x{kw} p{ph},{pw} d{dh},{dw} ({g.OutH}x{g.OutW} out), bias {withBias}";
-            Assert.That(ChannelLanesConv.Applies(g, co), Is.True, what);
-            var wt = TestUtil.RandomArray(rng, co * g.ColRows);
-            float[]? bias = withBias ? TestUtil.RandomArray(rng, co) : null;
-            int xImage = c * h * w, yImage = co * g.OutH * g.OutW;
-            var x = TestUtil.RandomArray(rng, (n + 2) * xImage);
-            var expected = NaiveConv.Conv2dDirect(x.AsSpan(xImage, n * xImage), n, c, h, w, wt, bias ?? [], co, kh, kw, 1, 1, ph, pw, dh, dw, 1,
-                                                  PaddingMode.Zeros, out _, out _);
-            TestUtil.AssertBatchKernel((dev, y) => ChannelLanesConv.Forward(dev, wt, co, x, 1, n, g, y, bias), n, yImage, expected, what);
-        }
+        foreach (var (n, c, h, w, co, kh, kw, ph, pw, dh, dw) in RowShapes()) CheckAgainstTheDefinition(rng, withBias, n, c, h, w, co, kh, kw, ph, pw, dh, dw);
     }
 
     [Test]
@@ -73,20 +61,24 @@ public class ChannelLanesConvTests
     {
         RequireKernel();
         var rng = new Random(withBias ? 23 : 29);
-        foreach (var (n, c, h, w, co, kh, kw, p, d) in Shapes())
-        {
-            var g = new ConvGeometry(c, h, w, kh, kw, 1, 1, p, p, d, d);
-            string what = $"N{n} {c}x{h}x{w} -> {co} k{kh}x{kw} p{p} d{d} ({g.OutH}x{g.OutW} out), bias {withBias}";
-            Assert.That(ChannelLanesConv.Applies(g, co), Is.True, what);
-            var wt = TestUtil.RandomArray(rng, co * g.ColRows);
-            float[]? bias = withBias ? TestUtil.RandomArray(rng, co) : null;
-            int xImage = c * h * w, yImage = co * g.OutH * g.OutW;
-            // x and y hold one image before and one after the batch: the kernel reads and writes only images 1..n.
-            var x = TestUtil.RandomArray(rng, (n + 2) * xImage);
-            var expected = NaiveConv.Conv2dDirect(x.AsSpan(xImage, n * xImage), n, c, h, w, wt, bias ?? [], co, kh, kw, 1, 1, p, p, d, d, 1,
-                                                  PaddingMode.Zeros, out _, out _);
-            TestUtil.AssertBatchKernel((dev, y) => ChannelLanesConv.Forward(dev, wt, co, x, 1, n, g, y, bias), n, yImage, expected, what);
-        }
+        foreach (var (n, c, h, w, co, kh, kw, p, d) in Shapes()) CheckAgainstTheDefinition(rng, withBias, n, c, h, w, co, kh, kw, p, p, d, d);
+    }
+
+    // One geometry: the kernel on images 1..n of a batch with one image either side, against NaiveConv.Conv2dDirect.
+    private static void CheckAgainstTheDefinition(Random rng, bool withBias, int n, int c, int h, int w, int co, int kh, int kw,
+                                                  int ph, int pw, int dh, int dw)
+    {
+        var g = new ConvGeometry(c, h, w, kh, kw, 1, 1, ph, pw, dh, dw);
+        string what = $"N{n} {c}x{h}x{w} -> {co} k{kh}x{kw} p{ph},{pw} d{dh},{dw} ({g.OutH}x{g.OutW} out), bias {withBias}";
+        Assert.That(ChannelLanesConv.Applies(g, co), Is.True, what);
+        var wt = TestUtil.RandomArray(rng, co * g.ColRows);
+        float[]? bias = withBias ? TestUtil.RandomArray(rng, co) : null;
+        int xImage = c * h * w, yImage = co * g.OutH * g.OutW;
+        // x and y hold one image before and one after the batch: the kernel reads and writes only images 1..n.
+        var x = TestUtil.RandomArray(rng, (n + 2) * xImage);
+        var expected = NaiveConv.Conv2dDirect(x.AsSpan(xImage, n * xImage), n, c, h, w, wt, bias ?? [], co, kh, kw, 1, 1, ph, pw, dh, dw, 1,
+                                              PaddingMode.Zeros, out _, out _);
+        TestUtil.AssertBatchKernel((dev, y) => ChannelLanesConv.Forward(dev, wt, co, x, 1, n, g, y, bias), n, yImage, expected, what);
     }
 
     [Test]

@@ -70,13 +70,11 @@ public sealed partial class CpuDevice
     /// </summary>
     internal void ConvPointwise(Tensor w, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, Tensor y, Tensor? bias = null)
     {
-        if (!Kernels.Conv.PointwiseConv.Applies(g))
-            throw new ArgumentException($"The pointwise kernel needs AVX-512 and a 1x1 kernel without padding and column stride 1 or 2; got {g}.", nameof(g));
+        // The geometry is checked by the kernel (PointwiseConv.Applies), the lengths here.
         CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
         NeedLength(y, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, nameof(y));
         NeedElements(w, (long)outChannels * g.ColRows, nameof(w));
         if (bias is not null) NeedElements(bias, outChannels, nameof(bias));
-        if (images == 0 || outChannels <= 0) return;
         Kernels.Conv.PointwiseConv.Forward(this, A(w), outChannels, A(x), firstImage, images, g, A(y), bias is null ? null : A(bias));
     }
 

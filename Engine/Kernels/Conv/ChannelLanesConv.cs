@@ -5,13 +5,13 @@
 // y[co][oh][ow] = b[co] + Σ_k W[co][k] · xp[c][oh + kh·dH][ow + kw·dW],   k = (c, kh, kw), stride 1
 // Shapes: W (Cout, C·KH·KW) with Cout a multiple of 16, packed once per call as Wt[Cout/16][K][16]; x (N, C, H, W), padded
 // per image into xp (C, Hp, Wp) where it has padding (read in place where not); y (N, Cout, OH, OW) overwritten.
-// Two kernels compute a tile. The row kernel (ChannelLanesConv.Rows.cs, generated; kernels of 1 to 5 columns, dilation 1
-// along the rows) steps over the input rows s = (c, kh): it loads the KW weight vectors Wt[s][kw] once, broadcasts each of
-// the row's OW + KW − 1 inputs once, and multiplies every broadcast by the weight vectors of the taps that read it, so a
-// loaded value feeds up to KW FMAs. The per-tap kernel (Kernel below; wider kernels, dilated rows) steps over k: for each k
-// it loads Wt[k] and multiplies it by 2·OW broadcast inputs xp[off(k) + row·Wp + j], off(k) = c·Hp·Wp + kh·dH·Wp + kw·dW,
-// each FMA reading its input as an embedded broadcast: one load per FMA, which bounds it by the loads (LeNet's second
-// layer alone on one core: 166 GFLOP/s per-tap, 225 row kernel, of 229). Both sum each output over (c, kh, kw) in order.
+// One register kernel computes a tile (ChannelLanesConv.Rows.cs, generated), stepping over input rows s with KW' weight
+// vectors Wt[s][kw] per step: it broadcasts each of the step's OW + KW' − 1 inputs once and multiplies it by the weight
+// vectors of the taps that read it, so a loaded value feeds up to KW' FMAs. Kernels of 1 to 5 columns with dilation 1
+// along the rows step over s = (c, kh) with KW' = KW. The rest (wider kernels, dilated rows) step over the single taps
+// s = k = (c, kh, kw) with KW' = 1, off(k) = c·Hp·Wp + kh·dH·Wp + kw·dW: one load per FMA (an embedded broadcast), which
+// bounds them by the loads (LeNet's second layer alone on one core: 166 GFLOP/s per tap, 225 per row, of 229). Either way
+// each output is summed over (c, kh, kw) in order.
 // Accumulators: 2·OW zmm (24 at OW = 12). The tile is pixel-major in registers and channel-major in y, where a channel's
 // 2·OW pixels are contiguous: the bias vector (channels are lanes) is added to each pixel vector, the first 16 pixels go
 // through a 16 x 16 register transpose (one store per channel), the rest through 16 x 4 transposes (one 4-float store
@@ -76,8 +76,8 @@ internal static partial class ChannelLanesConv
             for (int p = 0; p < k; p++)
                 for (int l = 0; l < Lanes; l++)
                     wt[(cb * k + p) * Lanes + l] = w[(cb * Lanes + l) * k + p];
-        // The row kernel (kernels of up to 5 columns, dilation 1 along the rows) steps over (c, kh) and reads each input
-        // row once per step: off[s] is row step s's offset. The per-tap kernel steps over k = (c, kh, kw): off[k].
+        // Kernels of up to 5 columns with dilation 1 along the rows step over the rows (c, kh), reading each input row once
+        // per step: off[s] is row step s's offset. The others step over the taps k = (c, kh, kw), one weight vector each: off[k].
         bool rows = g.DilationW == 1 && g.KernelW <= MaxRowKernelWidth;
         var off = Scratch.Get(ref t_off, k);
         for (int ci = 0, p = 0; ci < c; ci++)
@@ -102,7 +102,7 @@ internal static partial class ChannelLanesConv
                                 k, rows ? c * g.KernelH : k, outChannels, blocks, pairs, hp, wp, padded, tiles);
             int items = tiles ? images * blocks * pairs : images;
             bool parallel = (long)images * Cost(g, outChannels) >= 1 << 18;
-            int kw = rows ? g.KernelW : 0;
+            int kw = rows ? g.KernelW : 1;
             switch (g.OutW)
             {
                 case 1: Run<W1>(in body, kw, items, parallel); break;
@@ -122,12 +122,11 @@ internal static partial class ChannelLanesConv
         }
     }
 
-    // kernelWidth: 1..5 for the row kernel with that many weight vectors, 0 for the per-tap kernel.
+    // kernelWidth: weight vectors per step, 1..5 (1 for steps over single taps).
     private static void Run<TW>(in Body body, int kernelWidth, int items, bool parallel) where TW : struct, IWidth
     {
         switch (kernelWidth)
         {
-            case 0: Run<TW, W0>(in body, items, parallel); break;
             case 1: Run<TW, W1>(in body, items, parallel); break;
             case 2: Run<TW, W2>(in body, items, parallel); break;
             case 3: Run<TW, W3>(in body, items, parallel); break;
@@ -167,7 +166,7 @@ internal static partial class ChannelLanesConv
         public readonly bool Padded = padded, Tiles = tiles;
     }
 
-    // TK: the row kernel's kernel width, or W0 for the per-tap kernel.
+    // TK: weight vectors per step of the row kernel.
     private readonly unsafe struct Items<TW, TK>(Body b) : IParallelBody where TW : struct, IWidth where TK : struct, IWidth
     {
         [SkipLocalsInit]   // the tile buffer is written in full before it is read
@@ -206,8 +205,7 @@ internal static partial class ChannelLanesConv
             int r0 = 2 * pair, oh = b.G.OutH, ow = TW.J;
             bool two = r0 + 1 < oh;
             float* x0 = xi + r0 * b.Wp, x1 = two ? x0 + b.Wp : x0;
-            if (TK.J == 0) Kernel<TW>(b.K, b.Wt + (long)cb * b.K * Lanes, x0, x1, b.Off, t);
-            else RowKernel<TW, TK>(b.Steps, b.Wt + (long)cb * b.K * Lanes, x0, x1, b.Off, t);
+            RowKernel<TW, TK>(b.Steps, b.Wt + (long)cb * b.K * Lanes, x0, x1, b.Off, t);
             // Output channel co's 2·OW pixels are contiguous in y (row r0, then r0 + 1). The bias (one vector: the channels
             // are t's lanes) is added to t's pixel vectors; then the first 16 pixels go through a 16 x 16 register transpose
             // (one store per channel), the rest through 16 x 4 transposes (one 4-float store per channel, masked for the last).
@@ -294,64 +292,26 @@ internal static partial class ChannelLanesConv
         if (limit >= 16) Avx.MaskStore(y + 3 * step, mask, q.GetUpper().GetUpper());
     }
 
-    // t[i·J + j][l] = Σ_p wt[p][l] · x_i[off[p] + j] for rows i = 0, 1 (x1 = x0 + Wp, or x0 again), pixels j < J.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel<TW>(int k, float* wt, float* x0, float* x1, int* off, float* t) where TW : struct, IWidth
-    {
-        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a04 = default, a05 = default, a06 = default, a07 = default, a08 = default, a09 = default, a0A = default, a0B = default;
-        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default, a16 = default, a17 = default, a18 = default, a19 = default, a1A = default, a1B = default;
-        for (int p = 0; p < k; p++, wt += Lanes)
-        {
-            var w = Vector512.Load(wt);
-            float* r0 = x0 + off[p], r1 = x1 + off[p];
-            { a00 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[0]), w, a00); a10 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[0]), w, a10); }
-            if (TW.J > 1) { a01 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[1]), w, a01); a11 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[1]), w, a11); }
-            if (TW.J > 2) { a02 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[2]), w, a02); a12 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[2]), w, a12); }
-            if (TW.J > 3) { a03 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[3]), w, a03); a13 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[3]), w, a13); }
-            if (TW.J > 4) { a04 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[4]), w, a04); a14 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[4]), w, a14); }
-            if (TW.J > 5) { a05 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[5]), w, a05); a15 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[5]), w, a15); }
-            if (TW.J > 6) { a06 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[6]), w, a06); a16 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[6]), w, a16); }
-            if (TW.J > 7) { a07 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[7]), w, a07); a17 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[7]), w, a17); }
-            if (TW.J > 8) { a08 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[8]), w, a08); a18 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[8]), w, a18); }
-            if (TW.J > 9) { a09 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[9]), w, a09); a19 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[9]), w, a19); }
-            if (TW.J > 10) { a0A = Vector512.FusedMultiplyAdd(Vector512.Create(r0[10]), w, a0A); a1A = Vector512.FusedMultiplyAdd(Vector512.Create(r1[10]), w, a1A); }
-            if (TW.J > 11) { a0B = Vector512.FusedMultiplyAdd(Vector512.Create(r0[11]), w, a0B); a1B = Vector512.FusedMultiplyAdd(Vector512.Create(r1[11]), w, a1B); }
-        }
-        { a00.Store(t + 0); a10.Store(t + (TW.J + 0) * 16); }
-        if (TW.J > 1) { a01.Store(t + 16); a11.Store(t + (TW.J + 1) * 16); }
-        if (TW.J > 2) { a02.Store(t + 32); a12.Store(t + (TW.J + 2) * 16); }
-        if (TW.J > 3) { a03.Store(t + 48); a13.Store(t + (TW.J + 3) * 16); }
-        if (TW.J > 4) { a04.Store(t + 64); a14.Store(t + (TW.J + 4) * 16); }
-        if (TW.J > 5) { a05.Store(t + 80); a15.Store(t + (TW.J + 5) * 16); }
-        if (TW.J > 6) { a06.Store(t + 96); a16.Store(t + (TW.J + 6) * 16); }
-        if (TW.J > 7) { a07.Store(t + 112); a17.Store(t + (TW.J + 7) * 16); }
-        if (TW.J > 8) { a08.Store(t + 128); a18.Store(t + (TW.J + 8) * 16); }
-        if (TW.J > 9) { a09.Store(t + 144); a19.Store(t + (TW.J + 9) * 16); }
-        if (TW.J > 10) { a0A.Store(t + 160); a1A.Store(t + (TW.J + 10) * 16); }
-        if (TW.J > 11) { a0B.Store(t + 176); a1B.Store(t + (TW.J + 11) * 16); }
-    }
-
     /// <summary>
-    /// A small count as a type (the output row width, or the row kernel's kernel width), so each gets its own fully unrolled
-    /// kernel (J is a JIT-time constant).
+    /// A small count as a type (the output row width, the row kernel's weight vectors per step; PointwiseConv's channel
+    /// blocks, pixels and column stride), so each gets its own fully unrolled kernel (J is a JIT-time constant).
     /// </summary>
     internal interface IWidth
     {
-        /// <summary>The count: pixels per output row, or kernel columns (0: the per-tap kernel).</summary>
+        /// <summary>The count.</summary>
         static abstract int J { get; }
     }
 
-    private readonly struct W0 : IWidth { public static int J => 0; }
-    private readonly struct W1 : IWidth { public static int J => 1; }
-    private readonly struct W2 : IWidth { public static int J => 2; }
-    private readonly struct W3 : IWidth { public static int J => 3; }
-    private readonly struct W4 : IWidth { public static int J => 4; }
-    private readonly struct W5 : IWidth { public static int J => 5; }
-    private readonly struct W6 : IWidth { public static int J => 6; }
-    private readonly struct W7 : IWidth { public static int J => 7; }
-    private readonly struct W8 : IWidth { public static int J => 8; }
-    private readonly struct W9 : IWidth { public static int J => 9; }
-    private readonly struct W10 : IWidth { public static int J => 10; }
-    private readonly struct W11 : IWidth { public static int J => 11; }
-    private readonly struct W12 : IWidth { public static int J => 12; }
+    internal readonly struct W1 : IWidth { public static int J => 1; }
+    internal readonly struct W2 : IWidth { public static int J => 2; }
+    internal readonly struct W3 : IWidth { public static int J => 3; }
+    internal readonly struct W4 : IWidth { public static int J => 4; }
+    internal readonly struct W5 : IWidth { public static int J => 5; }
+    internal readonly struct W6 : IWidth { public static int J => 6; }
+    internal readonly struct W7 : IWidth { public static int J => 7; }
+    internal readonly struct W8 : IWidth { public static int J => 8; }
+    internal readonly struct W9 : IWidth { public static int J => 9; }
+    internal readonly struct W10 : IWidth { public static int J => 10; }
+    internal readonly struct W11 : IWidth { public static int J => 11; }
+    internal readonly struct W12 : IWidth { public static int J => 12; }
 }

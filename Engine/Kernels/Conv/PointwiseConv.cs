@@ -16,6 +16,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using static ConvEngine.Kernels.Conv.ChannelLanesConv;
 
 namespace ConvEngine.Kernels.Conv;
 
@@ -66,12 +67,12 @@ internal static partial class PointwiseConv
                                 outChannels, blocks, nb);
             int items = images * g.OutH;
             bool parallel = (long)images * g.OutH * g.OutW * outChannels * c >= 1 << 18 && device.CanRunParallel;
-            if (g.StrideW == 1) Run<S1>(in body, device, items, parallel);
-            else Run<S2>(in body, device, items, parallel);
+            if (g.StrideW == 1) Run<W1>(in body, device, items, parallel);
+            else Run<W2>(in body, device, items, parallel);
         }
     }
 
-    private static void Run<TS>(in Body body, CpuDevice device, int items, bool parallel) where TS : struct, ChannelLanesConv.IWidth
+    private static void Run<TS>(in Body body, CpuDevice device, int items, bool parallel) where TS : struct, IWidth
     {
         var b = new Items<TS>(body);
         if (parallel) device.ParallelFor(items, b);
@@ -87,7 +88,7 @@ internal static partial class PointwiseConv
     }
 
     // Item = (image, output row): every channel group and every tile of the row. TS: the column stride.
-    private readonly unsafe struct Items<TS>(Body b) : IParallelBody where TS : struct, ChannelLanesConv.IWidth
+    private readonly unsafe struct Items<TS>(Body b) : IParallelBody where TS : struct, IWidth
     {
         [SkipLocalsInit]   // the tile buffer is written in full (the tile's NB·J vectors) before it is read
         public void Invoke(int item)
@@ -124,53 +125,34 @@ internal static partial class PointwiseConv
     }
 
     // One tile of nbq channel blocks and jn pixels into t[q·jn + j][16] (nbq·jn ≤ 24).
-    private static unsafe void Tile<TS>(int nbq, int jn, int c, float* wt, float* x, long plane, float* t) where TS : struct, ChannelLanesConv.IWidth
+    private static unsafe void Tile<TS>(int nbq, int jn, int c, float* wt, float* x, long plane, float* t) where TS : struct, IWidth
     {
         switch (nbq)
         {
-            case 1: Tile<B1, TS>(jn, c, wt, x, plane, t); break;
-            case 2: Tile<B2, TS>(jn, c, wt, x, plane, t); break;
-            case 3: Tile<B3, TS>(jn, c, wt, x, plane, t); break;
-            default: Tile<B4, TS>(jn, c, wt, x, plane, t); break;
+            case 1: Tile<W1, TS>(jn, c, wt, x, plane, t); break;
+            case 2: Tile<W2, TS>(jn, c, wt, x, plane, t); break;
+            case 3: Tile<W3, TS>(jn, c, wt, x, plane, t); break;
+            default: Tile<W4, TS>(jn, c, wt, x, plane, t); break;
         }
     }
 
     private static unsafe void Tile<TNB, TS>(int jn, int c, float* wt, float* x, long plane, float* t)
-        where TNB : struct, ChannelLanesConv.IWidth where TS : struct, ChannelLanesConv.IWidth
+        where TNB : struct, IWidth where TS : struct, IWidth
     {
         switch (jn)
         {
-            case 1: Kernel<TNB, J1, TS>(c, wt, x, plane, t); break;
-            case 2: Kernel<TNB, J2, TS>(c, wt, x, plane, t); break;
-            case 3: Kernel<TNB, J3, TS>(c, wt, x, plane, t); break;
-            case 4: Kernel<TNB, J4, TS>(c, wt, x, plane, t); break;
-            case 5: Kernel<TNB, J5, TS>(c, wt, x, plane, t); break;
-            case 6: Kernel<TNB, J6, TS>(c, wt, x, plane, t); break;
-            case 7: Kernel<TNB, J7, TS>(c, wt, x, plane, t); break;
-            case 8: Kernel<TNB, J8, TS>(c, wt, x, plane, t); break;
-            case 9: Kernel<TNB, J9, TS>(c, wt, x, plane, t); break;
-            case 10: Kernel<TNB, J10, TS>(c, wt, x, plane, t); break;
-            case 11: Kernel<TNB, J11, TS>(c, wt, x, plane, t); break;
-            default: Kernel<TNB, J12, TS>(c, wt, x, plane, t); break;
+            case 1: Kernel<TNB, W1, TS>(c, wt, x, plane, t); break;
+            case 2: Kernel<TNB, W2, TS>(c, wt, x, plane, t); break;
+            case 3: Kernel<TNB, W3, TS>(c, wt, x, plane, t); break;
+            case 4: Kernel<TNB, W4, TS>(c, wt, x, plane, t); break;
+            case 5: Kernel<TNB, W5, TS>(c, wt, x, plane, t); break;
+            case 6: Kernel<TNB, W6, TS>(c, wt, x, plane, t); break;
+            case 7: Kernel<TNB, W7, TS>(c, wt, x, plane, t); break;
+            case 8: Kernel<TNB, W8, TS>(c, wt, x, plane, t); break;
+            case 9: Kernel<TNB, W9, TS>(c, wt, x, plane, t); break;
+            case 10: Kernel<TNB, W10, TS>(c, wt, x, plane, t); break;
+            case 11: Kernel<TNB, W11, TS>(c, wt, x, plane, t); break;
+            default: Kernel<TNB, W12, TS>(c, wt, x, plane, t); break;
         }
     }
-
-    private readonly struct S1 : ChannelLanesConv.IWidth { public static int J => 1; }
-    private readonly struct S2 : ChannelLanesConv.IWidth { public static int J => 2; }
-    private readonly struct B1 : ChannelLanesConv.IWidth { public static int J => 1; }
-    private readonly struct B2 : ChannelLanesConv.IWidth { public static int J => 2; }
-    private readonly struct B3 : ChannelLanesConv.IWidth { public static int J => 3; }
-    private readonly struct B4 : ChannelLanesConv.IWidth { public static int J => 4; }
-    private readonly struct J1 : ChannelLanesConv.IWidth { public static int J => 1; }
-    private readonly struct J2 : ChannelLanesConv.IWidth { public static int J => 2; }
-    private readonly struct J3 : ChannelLanesConv.IWidth { public static int J => 3; }
-    private readonly struct J4 : ChannelLanesConv.IWidth { public static int J => 4; }
-    private readonly struct J5 : ChannelLanesConv.IWidth { public static int J => 5; }
-    private readonly struct J6 : ChannelLanesConv.IWidth { public static int J => 6; }
-    private readonly struct J7 : ChannelLanesConv.IWidth { public static int J => 7; }
-    private readonly struct J8 : ChannelLanesConv.IWidth { public static int J => 8; }
-    private readonly struct J9 : ChannelLanesConv.IWidth { public static int J => 9; }
-    private readonly struct J10 : ChannelLanesConv.IWidth { public static int J => 10; }
-    private readonly struct J11 : ChannelLanesConv.IWidth { public static int J => 11; }
-    private readonly struct J12 : ChannelLanesConv.IWidth { public static int J => 12; }
 }
