@@ -79,6 +79,21 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
+    /// Strided convolution with the output channels in the vector lanes (Kernels/Conv/StridedLanesConv.cs):
+    /// y[firstImage + i] (outChannels, OH, OW) = w (outChannels, C·KH·KW) ⊛ x[firstImage + i] (+ bias) for the
+    /// <paramref name="images"/> images of the NCHW batches, overwriting y. Requires AVX-512 and a column stride of 1 to 4.
+    /// </summary>
+    internal void ConvStridedLanes(Tensor w, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, Tensor y, Tensor? bias = null)
+    {
+        // The geometry is checked by the kernel (StridedLanesConv.Applies), the lengths here.
+        CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
+        NeedLength(y, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, nameof(y));
+        NeedElements(w, (long)outChannels * g.ColRows, nameof(w));
+        if (bias is not null) NeedElements(bias, outChannels, nameof(bias));
+        Kernels.Conv.StridedLanesConv.Forward(this, A(w), outChannels, A(x), firstImage, images, g, A(y), bias is null ? null : A(bias));
+    }
+
+    /// <summary>
     /// Scatter-form input gradient (Kernels/Conv/ScatterDx.cs) of the stride-1 convolution <paramref name="g"/>:
     /// dX[firstImage + i] (C, H, W) = Σ over the taps of w (outChannels, C·KH·KW) times dY[firstImage + i]
     /// (outChannels, OH, OW), overwriting dX, for the <paramref name="images"/> images of the NCHW batches. Requires

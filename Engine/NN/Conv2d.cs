@@ -228,6 +228,11 @@ public sealed class Conv2d : Module
             pcpu.ConvPointwise(Weight.Value, OutChannels, xp, 0, n, g, y, Bias?.Value);   // the whole batch, (image, row) items
             biasFused = true;
         }
+        else if (UsesStridedLanes(g) is { } scpu)
+        {
+            scpu.ConvStridedLanes(Weight.Value, OutChannels, xp, 0, n, g, y, Bias?.Value);   // the whole batch, (image, band) items
+            biasFused = true;
+        }
         else
         {
             int nb = ImagesPerChunk(n, g);
@@ -391,6 +396,19 @@ public sealed class Conv2d : Module
     // (resnet_down, 2 threads: see docs/performance.md, fourteenth round). The device to run it on, or null.
     private CpuDevice? UsesPointwise(in ConvGeometry g) =>
         PointwiseKernel && Device is CpuDevice cpu && Groups == 1 && (g.StrideH > 1 || g.StrideW > 1) && Kernels.Conv.PointwiseConv.Applies(g) ? cpu : null;
+
+    /// <summary>Whether strided convolutions with few taps on the CPU use the strided channel-lanes kernel (Kernels/Conv/StridedLanesConv.cs).</summary>
+    internal bool StridedLanesKernel { get; set; } = true;
+
+    /// <summary>The most taps (C·KH·KW) for which a strided forward takes the strided channel-lanes kernel: a group's packed weights (K x 64 floats) stay in L1.</summary>
+    internal const int StridedLanesMaxTaps = 192;
+
+    // The strided channel-lanes kernel for a strided forward with few taps (ResNet's 7x7/2 stem, K = 147): CPU, one group,
+    // AVX-512, column stride up to 4. It reads x in place (the shifted-rows kernel copied it into phase planes and computed
+    // margin columns) and streams large outputs to y in whole lines (docs/performance.md, fifteenth round). The device, or null.
+    private CpuDevice? UsesStridedLanes(in ConvGeometry g) =>
+        StridedLanesKernel && Device is CpuDevice cpu && Groups == 1 && (g.StrideH > 1 || g.StrideW > 1) && g.ColRows <= StridedLanesMaxTaps
+        && Kernels.Conv.StridedLanesConv.Applies(g) ? cpu : null;
 
     /// <summary>Whether the CPU backward may compute dX in scatter form (Kernels/Conv/ScatterDx.cs) where it costs less.</summary>
     internal bool ScatterDxKernel { get; set; } = true;

@@ -214,7 +214,7 @@ internal static partial class ChannelLanesConv
             var bias = b.Bias is null ? Vector512<float>.Zero : Vector512.Load(b.Bias + cb * Lanes);
             if (pixels >= Lanes)
             {
-                Store16(t, bias, y0, plane);
+                Store16(t, bias, y0, plane, new OrdinaryStore());
                 first = Lanes;
             }
             for (; first < pixels; first += 4) Store4(t + first * Lanes, bias, y0 + first, plane, Math.Min(4, pixels - first));
@@ -223,18 +223,34 @@ internal static partial class ChannelLanesConv
 
     // y[l·plane + p] = t[p][l] + bias[l] for the 16 pixels p < 16 and the 16 channels l. Unpacks and shuffles within
     // 128-bit lanes give, for each column m = 4k + i, the 4x4 blocks of rows 4g..4g+3 (u); two rounds of 128-bit block
-    // shuffles gather a column's four blocks (64 shuffles in all, every vector in a register).
+    // shuffles gather a column's four blocks (64 shuffles in all, every vector in a register). TStore: how each channel's
+    // 16 floats go to y (ordinary stores; StridedLanesConv also streams them or masks them).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Store16(float* t, Vector512<float> bias, float* y, int plane)
+    internal static unsafe void Store16<TStore>(float* t, Vector512<float> bias, float* y, int plane, TStore store) where TStore : struct, IVectorStore
     {
         Quads(t, bias, out var u0, out var u1, out var u2, out var u3);
         Quads(t + 4 * Lanes, bias, out var u4, out var u5, out var u6, out var u7);
         Quads(t + 8 * Lanes, bias, out var u8, out var u9, out var u10, out var u11);
         Quads(t + 12 * Lanes, bias, out var u12, out var u13, out var u14, out var u15);
-        Columns(u0, u4, u8, u12, y, plane);
-        Columns(u1, u5, u9, u13, y + plane, plane);
-        Columns(u2, u6, u10, u14, y + 2 * plane, plane);
-        Columns(u3, u7, u11, u15, y + 3 * plane, plane);
+        Columns(u0, u4, u8, u12, y, plane, store);
+        Columns(u1, u5, u9, u13, y + plane, plane, store);
+        Columns(u2, u6, u10, u14, y + 2 * plane, plane, store);
+        Columns(u3, u7, u11, u15, y + 3 * plane, plane, store);
+    }
+
+    /// <summary>How a transposed vector goes to memory (a type argument: the JIT inlines the store).</summary>
+    internal interface IVectorStore
+    {
+        /// <summary>Writes <paramref name="v"/> to <paramref name="at"/>.</summary>
+        unsafe void Put(float* at, Vector512<float> v);
+    }
+
+    /// <summary>An ordinary (unaligned) store.</summary>
+    internal readonly struct OrdinaryStore : IVectorStore
+    {
+        /// <inheritdoc/>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public unsafe void Put(float* at, Vector512<float> v) => v.Store(at);
     }
 
     // Pixel vectors t[0..3] (+ bias): q_i's 128-bit lane k holds the four pixels of channel 4k + i.
@@ -252,14 +268,15 @@ internal static partial class ChannelLanesConv
 
     // Channels i, 4 + i, 8 + i, 12 + i (y, y + 4·plane, ...) from the quads of pixels 0..3, 4..7, 8..11, 12..15.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Columns(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, float* y, int plane)
+    private static unsafe void Columns<TStore>(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, float* y, int plane, TStore store)
+        where TStore : struct, IVectorStore
     {
         var v0 = Avx512F.Shuffle4x128(a, b, 0x44); var v1 = Avx512F.Shuffle4x128(a, b, 0xEE);
         var v2 = Avx512F.Shuffle4x128(c, d, 0x44); var v3 = Avx512F.Shuffle4x128(c, d, 0xEE);
-        Avx512F.Shuffle4x128(v0, v2, 0x88).Store(y);
-        Avx512F.Shuffle4x128(v0, v2, 0xDD).Store(y + 4 * plane);
-        Avx512F.Shuffle4x128(v1, v3, 0x88).Store(y + 8 * plane);
-        Avx512F.Shuffle4x128(v1, v3, 0xDD).Store(y + 12 * plane);
+        store.Put(y, Avx512F.Shuffle4x128(v0, v2, 0x88));
+        store.Put(y + 4 * plane, Avx512F.Shuffle4x128(v0, v2, 0xDD));
+        store.Put(y + 8 * plane, Avx512F.Shuffle4x128(v1, v3, 0x88));
+        store.Put(y + 12 * plane, Avx512F.Shuffle4x128(v1, v3, 0xDD));
     }
 
     // y[l·plane + p] = t[p][l] + bias[l] for pixels p < n ≤ 4 (t holds four pixel vectors; those past n are not stored)

@@ -9,6 +9,7 @@
 // stride costs nothing: no copy of the even columns and rows, no packed panels. The tile is pixel-major in registers and
 // channel-major in y; it is stored through 16 x 4 register transposes (ChannelLanesConv.Store4), the bias added as one
 // vector. Work items are (image, output row): the row's inputs (C rows of W floats) stay in L1 for all channel groups.
+// The register kernel is StridedLanesConv's, stepping over the input planes (PlaneTaps) instead of an offset table.
 //
 // Why: through the implicit GEMM this layer packed its B panels from the even rows and columns (CopyEven, FillRow: a third
 // of its forward) before a K = 64 GEMM, and ran at about parity with PyTorch (resnet_down: 0.86–1.11x in four sittings).
@@ -106,7 +107,7 @@ internal static partial class PointwiseConv
                 for (int ow0 = 0; ow0 < ow; ow0 += j)
                 {
                     int jn = Math.Min(j, ow - ow0);
-                    Tile<TS>(nbq, jn, c, wg, xRow + ow0 * TS.J, xPlane, t);
+                    StridedLanesConv.Tile<TS, StridedLanesConv.PlaneTaps>(nbq, jn, c, new StridedLanesConv.PlaneTaps(xRow + ow0 * TS.J, xPlane), wg, t, jn * Lanes);
                     for (int q = 0; q < nbq; q++)
                     {
                         int co0 = (cb0 + q) * Lanes, channels = Math.Min(Lanes, b.Cout - co0);
@@ -122,37 +123,5 @@ internal static partial class PointwiseConv
         // The bias of channels co0 .. co0 + channels − 1 in the first lanes (zeros past them).
         private static Vector512<float> Bias(float* bias, int co0, int channels) =>
             channels == Lanes ? Vector512.Load(bias + co0) : Avx512F.MaskLoad(bias + co0, Simd.Lanes512.First(channels), Vector512<float>.Zero);
-    }
-
-    // One tile of nbq channel blocks and jn pixels into t[q·jn + j][16] (nbq·jn ≤ 24).
-    private static unsafe void Tile<TS>(int nbq, int jn, int c, float* wt, float* x, long plane, float* t) where TS : struct, IWidth
-    {
-        switch (nbq)
-        {
-            case 1: Tile<W1, TS>(jn, c, wt, x, plane, t); break;
-            case 2: Tile<W2, TS>(jn, c, wt, x, plane, t); break;
-            case 3: Tile<W3, TS>(jn, c, wt, x, plane, t); break;
-            default: Tile<W4, TS>(jn, c, wt, x, plane, t); break;
-        }
-    }
-
-    private static unsafe void Tile<TNB, TS>(int jn, int c, float* wt, float* x, long plane, float* t)
-        where TNB : struct, IWidth where TS : struct, IWidth
-    {
-        switch (jn)
-        {
-            case 1: Kernel<TNB, W1, TS>(c, wt, x, plane, t); break;
-            case 2: Kernel<TNB, W2, TS>(c, wt, x, plane, t); break;
-            case 3: Kernel<TNB, W3, TS>(c, wt, x, plane, t); break;
-            case 4: Kernel<TNB, W4, TS>(c, wt, x, plane, t); break;
-            case 5: Kernel<TNB, W5, TS>(c, wt, x, plane, t); break;
-            case 6: Kernel<TNB, W6, TS>(c, wt, x, plane, t); break;
-            case 7: Kernel<TNB, W7, TS>(c, wt, x, plane, t); break;
-            case 8: Kernel<TNB, W8, TS>(c, wt, x, plane, t); break;
-            case 9: Kernel<TNB, W9, TS>(c, wt, x, plane, t); break;
-            case 10: Kernel<TNB, W10, TS>(c, wt, x, plane, t); break;
-            case 11: Kernel<TNB, W11, TS>(c, wt, x, plane, t); break;
-            default: Kernel<TNB, W12, TS>(c, wt, x, plane, t); break;
-        }
     }
 }
