@@ -119,8 +119,8 @@ internal static partial class StridedLanesConv
         }
     }
 
-    // A strip row holds the inputs of the widest tile: (MaxPixels − 1)·sW + (KW − 1)·dW + 1 floats.
-    private static int StripWidth(in ConvGeometry g) => (MaxPixels - 1) * g.StrideW + (g.KernelW - 1) * g.DilationW + 1;
+    // A strip row holds the inputs of the widest tile, (MaxPixels − 1)·sW + (KW − 1)·dW + 1 floats, rounded up to whole vectors.
+    private static int StripWidth(in ConvGeometry g) => ((MaxPixels - 1) * g.StrideW + (g.KernelW - 1) * g.DilationW + Lanes) / Lanes * Lanes;
 
     private static void Run<TS>(in Body body, CpuDevice device, int items, bool parallel) where TS : struct, IWidth
     {
@@ -192,22 +192,24 @@ internal static partial class StridedLanesConv
         // y's offset within a 64-byte line, in floats: the same for every row when OW and the planes are whole lines.
         private int Delta => (int)(((nint)b.Y >> 2) & (Lanes - 1));
 
-        // strip[c][kh][i] = x[c][ih + kh·dH][iw + i] for i < width, zero outside x.
+        // strip[c][kh][i] = x[c][ih + kh·dH][iw + i] for i < width, zero outside x: whole vectors of masked loads (lanes
+        // outside x read nothing and give zeros; strip rows are whole vectors), one mask per vector for all the rows.
         private void FillStrip(float* xi, int ih, int iw, int width, float* strip)
         {
             var g = b.G;
-            int lo = Math.Clamp(-iw, 0, width), hi = Math.Clamp(g.Width - iw, lo, width);
-            for (int c = 0; c < g.Channels; c++)
-                for (int kh = 0; kh < g.KernelH; kh++)
-                {
-                    float* s = strip + (c * g.KernelH + kh) * b.StripW;
-                    int r = ih + kh * g.DilationH;
-                    if (r < 0 || r >= g.Height) { new Span<float>(s, width).Clear(); continue; }
-                    float* src = xi + ((long)c * g.Height + r) * g.Width + iw;
-                    new Span<float>(s, lo).Clear();
-                    new ReadOnlySpan<float>(src + lo, hi - lo).CopyTo(new Span<float>(s + lo, hi - lo));
-                    new Span<float>(s + hi, width - hi).Clear();
-                }
+            for (int i = 0; i < width; i += Lanes)
+            {
+                var mask = Lanes512.Between(-iw - i, g.Width - iw - i);   // lanes l with 0 ≤ iw + i + l < W
+                for (int c = 0; c < g.Channels; c++)
+                    for (int kh = 0; kh < g.KernelH; kh++)
+                    {
+                        float* s = strip + (c * g.KernelH + kh) * b.StripW + i;
+                        int r = ih + kh * g.DilationH;
+                        var v = r < 0 || r >= g.Height ? Vector512<float>.Zero
+                              : Avx512F.MaskLoad(xi + ((long)c * g.Height + r) * g.Width + iw + i, mask, Vector512<float>.Zero);
+                        v.Store(s);
+                    }
+            }
         }
 
         // Output row oh of every channel from the row buffer: 16 x 16 transposes where 16 channels and 16 pixels are
@@ -244,7 +246,7 @@ internal static partial class StridedLanesConv
                 for (m = 1; m < lines; m++) Store16(t + m * Lanes * Lanes, bias, y + m * Lanes, plane, new StreamedStore());
                 if (delta == 0) continue;
                 if (last) Store16(t + lines * Lanes * Lanes, bias, y + lines * Lanes, plane, new MaskedStore(Lanes512.Between(0, delta)));
-                else new ReadOnlySpan<float>(t + ow * Lanes, delta * Lanes).CopyTo(new Span<float>(t, delta * Lanes));   // carry
+                else for (int i = 0; i < delta * Lanes; i += Lanes) Vector512.Load(t + ow * Lanes + i).Store(t + i);   // carry
             }
         }
 
