@@ -397,15 +397,22 @@ public sealed class Conv2d : Module
     private CpuDevice? UsesPointwise(in ConvGeometry g) =>
         PointwiseKernel && Device is CpuDevice cpu && Groups == 1 && (g.StrideH > 1 || g.StrideW > 1) && Kernels.Conv.PointwiseConv.Applies(g) ? cpu : null;
 
-    /// <summary>Whether strided convolutions with few taps on the CPU use the strided channel-lanes kernel (Kernels/Conv/StridedLanesConv.cs).</summary>
+    /// <summary>Whether strided convolutions on the CPU use the strided channel-lanes kernel (Kernels/Conv/StridedLanesConv.cs) where it applies.</summary>
     internal bool StridedLanesKernel { get; set; } = true;
 
-    /// <summary>The most taps (C·KH·KW) for which a strided forward takes the strided channel-lanes kernel: a group's packed weights (K x 64 floats) stay in L1.</summary>
-    internal const int StridedLanesMaxTaps = 192;
+    /// <summary>
+    /// The most taps (C·KH·KW) for which a strided forward takes the strided channel-lanes kernel. Its tiles stream a
+    /// channel group's packed weights (K x 64 floats) from L2 once per 6 pixels: at K = 1,152 (128 → 256, 3x3/2, 28x28)
+    /// it ran 3.20–3.28 ms against 3.84–3.85 on the paths before it, at K = 2,304 (256 → 512, 3x3/2, 14x14: 600 KB of
+    /// weights a group, 7-pixel rows) 5.28–5.29 against 3.63–3.69 (8 images, 2 threads, Zen 5).
+    /// </summary>
+    internal const int StridedLanesMaxTaps = 1536;
 
-    // The strided channel-lanes kernel for a strided forward with few taps (ResNet's 7x7/2 stem, K = 147): CPU, one group,
-    // AVX-512, column stride up to 4. It reads x in place (the shifted-rows kernel copied it into phase planes and computed
-    // margin columns) and streams large outputs to y in whole lines (docs/performance.md, fifteenth round). The device, or null.
+    // The strided channel-lanes kernel for a strided forward (not a 1x1 without padding, which PointwiseConv takes): CPU,
+    // one group, AVX-512, column stride up to 4, at most StridedLanesMaxTaps taps. It reads x in place where the
+    // shifted-rows kernel copied it into phase planes and computed margin columns, and the implicit GEMM packed it, and it
+    // streams large outputs to y in whole lines: the 7x7/2 stem 5.29–5.72 → 4.98–5.14 ms, 3x3/2 layers 1.4–2.8x faster
+    // (docs/performance.md, fifteenth round). The device to run it on, or null.
     private CpuDevice? UsesStridedLanes(in ConvGeometry g) =>
         StridedLanesKernel && Device is CpuDevice cpu && Groups == 1 && (g.StrideH > 1 || g.StrideW > 1) && g.ColRows <= StridedLanesMaxTaps
         && Kernels.Conv.StridedLanesConv.Applies(g) ? cpu : null;

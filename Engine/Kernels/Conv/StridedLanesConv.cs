@@ -1,4 +1,4 @@
-// Strided convolution with the output channels in the vector lanes (AVX-512): ResNet's 7x7/2 stem.
+// Strided convolution with the output channels in the vector lanes (AVX-512): ResNet's 7x7/2 stem and 3x3/2 layers.
 //
 // y[n][co][oh][ow] = b[co] + Σ_(c,kh,kw) W[co][c][kh][kw] · x[n][c][oh·sH − pH + kh·dH][ow·sW − pW + kw·dW]   (zero outside x)
 // Shapes: W (Cout, C, KH, KW), packed once per call in groups of NB ≤ 4 blocks of 16 output channels as
@@ -25,7 +25,9 @@
 //
 // Why: the stem (8 x 3 x 224² → 64, 7x7/2) ran through DirectConv's shifted rows, which computes 3 margin columns of
 // every 115 (phase-plane width), copies x into four phase planes, and stores tiles that straddle rows with masked stores
-// after touching y's lines. Its forward stayed at parity with PyTorch's through five rounds (docs/performance.md).
+// after touching y's lines. Its forward stayed at parity with PyTorch's through five rounds (docs/performance.md). Other
+// strided layers went through the implicit GEMM, which packs the strided columns into panels first: 3x3/2 layers ran
+// 1.2–2.5x slower there. Conv2d takes this kernel for strided layers of at most Conv2d.StridedLanesMaxTaps taps.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
