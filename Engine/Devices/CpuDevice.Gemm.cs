@@ -70,11 +70,7 @@ public sealed partial class CpuDevice
     /// </summary>
     internal void ConvPointwise(Tensor w, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, Tensor y, Tensor? bias = null)
     {
-        // The geometry is checked by the kernel (PointwiseConv.Applies), the lengths here.
-        CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
-        NeedLength(y, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, nameof(y));
-        NeedElements(w, (long)outChannels * g.ColRows, nameof(w));
-        if (bias is not null) NeedElements(bias, outChannels, nameof(bias));
+        CheckLanesConv(w, outChannels, x, firstImage, images, g, y, bias);   // the geometry is checked by the kernel (PointwiseConv.Applies)
         Kernels.Conv.PointwiseConv.Forward(this, A(w), outChannels, A(x), firstImage, images, g, A(y), bias is null ? null : A(bias));
     }
 
@@ -85,12 +81,17 @@ public sealed partial class CpuDevice
     /// </summary>
     internal void ConvStridedLanes(Tensor w, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, Tensor y, Tensor? bias = null)
     {
-        // The geometry is checked by the kernel (StridedLanesConv.Applies), the lengths here.
+        CheckLanesConv(w, outChannels, x, firstImage, images, g, y, bias);   // the geometry is checked by the kernel (StridedLanesConv.Applies)
+        Kernels.Conv.StridedLanesConv.Forward(this, A(w), outChannels, A(x), firstImage, images, g, A(y), bias is null ? null : A(bias));
+    }
+
+    // The lengths of a channel-lanes forward's operands: x holds the images, y their outputs, w (Cout, K), bias (Cout).
+    private static void CheckLanesConv(Tensor w, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, Tensor y, Tensor? bias)
+    {
         CheckIm2ColView(x, firstImage, images, g, 0, g.ColRows);
         NeedLength(y, (firstImage + images) * (long)outChannels * g.OutH * g.OutW, nameof(y));
         NeedElements(w, (long)outChannels * g.ColRows, nameof(w));
         if (bias is not null) NeedElements(bias, outChannels, nameof(bias));
-        Kernels.Conv.StridedLanesConv.Forward(this, A(w), outChannels, A(x), firstImage, images, g, A(y), bias is null ? null : A(bias));
     }
 
     /// <summary>

@@ -35,7 +35,7 @@ internal static partial class PointwiseConv
         && g.Channels > 0 && g.OutH > 0 && g.OutW > 0;
 
     /// <summary>Pixels per tile for tiles of <paramref name="blocks"/> channel blocks: blocks · pixels ≤ 24 accumulators.</summary>
-    public static int PixelsPerTile(int blocks) => blocks switch { 1 or 2 => 12, 3 => 8, _ => 6 };
+    public static int PixelsPerTile(int blocks) => StridedLanesConv.PixelsPerTile(blocks);
 
     [ThreadStatic] private static float[]? t_w;
 
@@ -49,19 +49,7 @@ internal static partial class PointwiseConv
         if (!Applies(g)) throw new ArgumentException($"The pointwise kernel needs AVX-512 and a 1x1 kernel without padding and column stride 1 or 2, but the geometry is {g}.", nameof(g));
         if (outChannels <= 0 || images <= 0) return;
         int c = g.Channels, blocks = (outChannels + Lanes - 1) / Lanes, nb = Math.Min(MaxBlocks, blocks);
-        // Wt: group q (blocks q·nb .. q·nb + nbq − 1) at q·nb·C·16, then [c][block][16].
-        var wt = Scratch.Get(ref t_w, blocks * c * Lanes);
-        for (int cb0 = 0; cb0 < blocks; cb0 += nb)
-        {
-            int nbq = Math.Min(nb, blocks - cb0), group = cb0 * c * Lanes;
-            for (int ci = 0; ci < c; ci++)
-                for (int q = 0; q < nbq; q++)
-                    for (int l = 0; l < Lanes; l++)
-                    {
-                        int co = (cb0 + q) * Lanes + l;
-                        wt[group + (ci * nbq + q) * Lanes + l] = co < outChannels ? w[(long)co * c + ci] : 0f;
-                    }
-        }
+        var wt = StridedLanesConv.PackWeights(w, outChannels, c, ref t_w);   // [group][c][block][16]
         fixed (float* wt0 = wt, x0 = x, y0 = y, b0 = bias)
         {
             var body = new Body(g, wt0, x0 + (long)firstImage * c * g.Height * g.Width, y0 + (long)firstImage * outChannels * g.OutH * g.OutW, b0,

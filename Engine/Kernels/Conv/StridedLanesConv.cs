@@ -79,19 +79,7 @@ internal static partial class StridedLanesConv
         if (!Applies(g)) throw new ArgumentException($"The strided channel-lanes kernel needs AVX-512 and a column stride of 1 to 4, but the geometry is {g}.", nameof(g));
         if (outChannels <= 0 || images <= 0) return;
         int k = g.ColRows, blocks = (outChannels + Lanes - 1) / Lanes, nb = Math.Min(MaxBlocks, blocks);
-        // Wt: group q (blocks cb0 .. cb0 + nbq − 1) at cb0·K·16, then [p][block][16].
-        var wt = Scratch.Get(ref t_w, blocks * k * Lanes);
-        for (int cb0 = 0; cb0 < blocks; cb0 += nb)
-        {
-            int nbq = Math.Min(nb, blocks - cb0), group = cb0 * k * Lanes;
-            for (int p = 0; p < k; p++)
-                for (int q = 0; q < nbq; q++)
-                    for (int l = 0; l < Lanes; l++)
-                    {
-                        int co = (cb0 + q) * Lanes + l;
-                        wt[group + (p * nbq + q) * Lanes + l] = co < outChannels ? w[(long)co * k + p] : 0f;
-                    }
-        }
+        var wt = PackWeights(w, outChannels, k, ref t_w);
         // Tap offsets in x (first k) and in a border strip [c][kh][StripWidth] (next k).
         int stripW = StripWidth(g);
         var off = Scratch.Get(ref t_off, 2 * k);
@@ -119,6 +107,28 @@ internal static partial class StridedLanesConv
                 default: Run<W4>(in body, device, images * bands, parallel); break;
             }
         }
+    }
+
+    /// <summary>
+    /// w (outChannels, K) packed for the register kernel into <paramref name="slot"/>'s array: channel groups of up to
+    /// MaxBlocks blocks of 16, group q (blocks cb0 .. cb0 + nbq − 1) at cb0·K·16, then [p][block][16], zeros past Cout.
+    /// </summary>
+    internal static float[] PackWeights(float[] w, int outChannels, int k, ref float[]? slot)
+    {
+        int blocks = (outChannels + Lanes - 1) / Lanes, nb = Math.Min(MaxBlocks, blocks);
+        var wt = Scratch.Get(ref slot, blocks * k * Lanes);
+        for (int cb0 = 0; cb0 < blocks; cb0 += nb)
+        {
+            int nbq = Math.Min(nb, blocks - cb0), group = cb0 * k * Lanes;
+            for (int p = 0; p < k; p++)
+                for (int q = 0; q < nbq; q++)
+                    for (int l = 0; l < Lanes; l++)
+                    {
+                        int co = (cb0 + q) * Lanes + l;
+                        wt[group + (p * nbq + q) * Lanes + l] = co < outChannels ? w[(long)co * k + p] : 0f;
+                    }
+        }
+        return wt;
     }
 
     // A strip row holds the inputs of the widest tile, (MaxPixels − 1)·sW + (KW − 1)·dW + 1 floats, rounded up to whole vectors.
