@@ -23,8 +23,8 @@
 // and its vectors go straight into y under lane masks (RowSink); narrower rows go through a stack buffer and a scatter
 // into y's valid pixels (BufferSink, Scatter). A is W packed once per
 // call into [Cout/8][K][8] panels. The result does not depend on the thread count: each output is one item's K-ordered sum.
-// Used by Conv2d's CPU forward (any stride), for its stride-1 dX (a convolution of dY with the flipped kernel) and, through
-// WeightGrad below, for its dW; NaiveConv is the twin. Small output planes (rows of at most 12) with output channels in
+// Used by Conv2d's CPU forward (stride 1; strided layers only where StridedLanesConv does not apply), for its stride-1
+// dX (a convolution of dY with the flipped kernel) and, through WeightGrad below, for its dW; NaiveConv is the twin. Small output planes (rows of at most 12) with output channels in
 // blocks of 16 go to ChannelLanesConv where its Cost is lower: it computes no margin columns.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;

@@ -15,19 +15,17 @@
 // of its forward) before a K = 64 GEMM, and ran at about parity with PyTorch (resnet_down: 0.86–1.11x in four sittings).
 // The sum over c runs in order for every output, whatever the thread count. NaiveConv.Conv2dDirect is the twin.
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using static ConvEngine.Kernels.Conv.ChannelLanesConv;
 
 namespace ConvEngine.Kernels.Conv;
 
 internal static partial class PointwiseConv
 {
-    /// <summary>Output channels per block: one zmm.</summary>
-    public const int Lanes = 16;
+    /// <summary>Output channels per block: one zmm (the shared register kernel's).</summary>
+    public const int Lanes = StridedLanesConv.Lanes;
 
-    /// <summary>Channel blocks per tile, at most.</summary>
-    public const int MaxBlocks = 4;
+    /// <summary>Channel blocks per tile, at most (the shared register kernel's).</summary>
+    public const int MaxBlocks = StridedLanesConv.MaxBlocks;
 
     /// <summary>Whether the kernel computes <paramref name="g"/>: AVX-512, a 1x1 kernel without padding, column stride 1 or 2, non-empty.</summary>
     public static bool Applies(in ConvGeometry g) =>
@@ -99,7 +97,7 @@ internal static partial class PointwiseConv
                     for (int q = 0; q < nbq; q++)
                     {
                         int co0 = (cb0 + q) * Lanes, channels = Math.Min(Lanes, b.Cout - co0);
-                        var bias = b.Bias is null ? Vector512<float>.Zero : Bias(b.Bias, co0, channels);
+                        var bias = StridedLanesConv.BiasLanes(b.Bias, co0, channels);
                         float* yq = yRow + (long)co0 * plane + ow0;
                         for (int p = 0; p < jn; p += 4)
                             ChannelLanesConv.Store4(t + (q * jn + p) * Lanes, bias, yq + p, plane, Math.Min(4, jn - p), channels);
@@ -107,9 +105,5 @@ internal static partial class PointwiseConv
                 }
             }
         }
-
-        // The bias of channels co0 .. co0 + channels − 1 in the first lanes (zeros past them).
-        private static Vector512<float> Bias(float* bias, int co0, int channels) =>
-            channels == Lanes ? Vector512.Load(bias + co0) : Avx512F.MaskLoad(bias + co0, Simd.Lanes512.First(channels), Vector512<float>.Zero);
     }
 }

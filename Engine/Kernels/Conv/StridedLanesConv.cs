@@ -252,21 +252,25 @@ internal static partial class StridedLanesConv
             {
                 var bias = BiasVector(cb, Lanes);
                 float* t = rb + (long)cb * rowW * Lanes, y = yi + (long)cb * Lanes * plane + (long)oh * ow - delta;
-                int m = 0;
                 if (first && delta != 0) Store16(t, bias, y, plane, new MaskedStore(Lanes512.Between(delta, Lanes)));
                 else Store16(t, bias, y, plane, new StreamedStore());
-                for (m = 1; m < lines; m++) Store16(t + m * Lanes * Lanes, bias, y + m * Lanes, plane, new StreamedStore());
+                for (int m = 1; m < lines; m++) Store16(t + m * Lanes * Lanes, bias, y + m * Lanes, plane, new StreamedStore());
                 if (delta == 0) continue;
                 if (last) Store16(t + lines * Lanes * Lanes, bias, y + lines * Lanes, plane, new MaskedStore(Lanes512.Between(0, delta)));
                 else for (int i = 0; i < delta * Lanes; i += Lanes) Vector512.Load(t + ow * Lanes + i).Store(t + i);   // carry
             }
         }
 
-        // The bias of block cb's channels in its lanes (zeros past them, and without a bias).
-        private Vector512<float> BiasVector(int cb, int channels) =>
-            b.Bias is null ? Vector512<float>.Zero
-            : channels == Lanes ? Vector512.Load(b.Bias + cb * Lanes) : Avx512F.MaskLoad(b.Bias + cb * Lanes, Lanes512.First(channels), Vector512<float>.Zero);
+        private Vector512<float> BiasVector(int cb, int channels) => BiasLanes(b.Bias, cb * Lanes, channels);
     }
+
+    /// <summary>
+    /// The bias of output channels co0 .. co0 + channels − 1 (channels ≤ 16) in the first lanes of a vector, zeros past
+    /// them; zeros without a bias (null).
+    /// </summary>
+    internal static unsafe Vector512<float> BiasLanes(float* bias, int co0, int channels) =>
+        bias is null ? Vector512<float>.Zero
+        : channels == Lanes ? Vector512.Load(bias + co0) : Avx512F.MaskLoad(bias + co0, Lanes512.First(channels), Vector512<float>.Zero);
 
     // A non-temporal store of a whole, aligned 64-byte line.
     private readonly struct StreamedStore : IVectorStore
