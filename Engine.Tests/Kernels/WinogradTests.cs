@@ -233,12 +233,14 @@ public class WinogradTests
     }
 
     [Test]
-    public void WeightGradientMatchesTheDirectSumInDouble([Values(1, 2)] int threads)
+    public void WeightGradientMatchesTheDirectSumInDouble([Values(1, 2, 3)] int threads)
     {
         // Fast kernel (beta 0 and 0.5 over a filled dW, one image before the batch) and naive twin, against the definition.
         // The shapes cover channels off the 8-row and 32-column panels, cut tiles, rows read in place (up to 8 tiles, padding
         // 3 included) as well as copied, and both paths: up to FusedMaxTiles tiles as one block (256 exactly, output channels
-        // filling one, two and three panels), more through partial sums in one to several 128-tile blocks per thread.
+        // filling one, two and three panels), more through partial sums in one to several 128-tile blocks per thread, on
+        // two and three threads also split by input channels (ChannelSplitMaxTiles: 294 and 330 tiles, the last channel
+        // range cut at 17, and 400 tiles over 6 channels, too few to split).
         RequireKernel();
         var dev = new CpuDevice(threads);
         var rng = new Random(31 + threads);

@@ -794,12 +794,19 @@ internal static class Winograd
     // Y = Aᵀ [Σ_c U ⊙ V] A, so for one tile the gradient of U[co][c] is dM[co] ⊙ V[c] with dM = A dY Aᵀ (4x4, from the
     // tile's 2x2 of dY; zeros where the tile is cut), and dW = Gᵀ (Σ_tiles dM ⊙ V) G. Per ξ the sum over tiles is a GEMM of
     // depth T: dUᵀ_ξ (C x Co) = V_ξ (C x T) · dM_ξᵀ (T x Co).
-    // Work items: one per thread, each an equal range of tiles with its own partial dUᵀ, in blocks of at most DwBlock tiles.
-    // Per block an item
+    // Work items: one per thread, each an equal range of tiles with its own partial dUᵀ, in blocks of at most DwBlock tiles;
+    // or, where each thread would get few tiles (ChannelSplitMaxTiles), all tiles and an equal range of input channels,
+    // writing its own rows of a single dUᵀ (no partial sums to add; each item builds dM for itself). Per block an item
     // writes V[ξ][c][tile] (rows of tiles, as the forward's transform with one panel: the micro-kernel's A, read with a row
     // stride) and dM[ξ][co/32][tile][32] (B panels: the block's dY rows transposed to channels-last, then the transform 16
     // channels at a time), then accumulates dUᵀ += V·dMᵀ tile by tile. The partial sums are added in item order and
     // transformed into dW, so the result depends on the thread count (through the item count) but not on scheduling.
+
+    /// <summary>
+    /// The most tiles per thread for which the weight gradient splits the input channels between the threads rather than
+    /// the tiles (no partial sums to add, dM built by every thread).
+    /// </summary>
+    public const int ChannelSplitMaxTiles = 256;
 
     /// <summary>Tiles per block of the weight gradient (V of a block: 16·C·128 floats, 512 KiB at 64 channels).</summary>
     public const int DwBlock = 128;
@@ -823,31 +830,41 @@ internal static class Winograd
         }
         // One item per thread, each an equal share of the tiles (resnet_l3's 392 tiles in blocks of 128 left two threads with
         // three full blocks and a stub: dW 4.9 ms, against 3.0 for resnet_l2).
-        int items = (int)Math.Clamp((tiles + DwBlock - 1) / DwBlock, 1, device.Threads);
+        int items = (int)Math.Clamp((tiles + DwBlock - 1) / DwBlock, 1, device.Threads), channelItems = 1;
+        if (items > 1 && tiles <= (long)ChannelSplitMaxTiles * device.Threads && cPad / MR >= device.Threads)
+        {
+            channelItems = device.Threads;
+            items = 1;
+        }
         long pPer = XiStride((long)cPad * kPad);
         var part = Scratch.Get(ref t_dwp, checked((int)(items * 16 * pPer)));
         fixed (float* dy0 = dY, x0 = x, p0 = part, dw0 = dW)
         {
+            var fin = new DwFinish(p0, pPer, tiles > 0 ? items : 0, kPad, ci, co, beta, dw0 + dwOffset);
             if (tiles > 0)
             {
                 var body = new DwBody(g, x0 + (long)firstImage * ci * g.Height * g.Width, dy0 + (long)firstImage * co * oh * ow, co, tiles,
-                                      items, p0, pPer, cPad, kPad);
-                if (items > 1) device.ParallelFor(items, body);
+                                      items, channelItems, p0, pPer, cPad, kPad, fin);
+                if (items * channelItems > 1) device.ParallelFor(items * channelItems, body);
                 else body.Invoke(0);
+                if (channelItems > 1) return;   // each item finished its own channels
             }
-            var fin = new DwFinish(p0, pPer, tiles > 0 ? items : 0, kPad, ci, co, beta, dw0 + dwOffset);
             int blocks = (ci + FinishCB - 1) / FinishCB;
             if (device.Threads > 1 && (long)ci * co >= 4096) device.ParallelFor(blocks, fin);
             else for (int b = 0; b < blocks; b++) fin.Invoke(b);
         }
     }
 
-    private readonly unsafe struct DwBody(ConvGeometry g, float* x, float* dY, int co, long tiles, int items, float* part,
-                                          long pPer, int cPad, int kPad) : IParallelBody
+    private readonly unsafe struct DwBody(ConvGeometry g, float* x, float* dY, int co, long tiles, int items, int channelItems,
+                                          float* part, long pPer, int cPad, int kPad, DwFinish finish) : IParallelBody
     {
-        public void Invoke(int item)
+        public void Invoke(int index)
         {
-            // This item's tiles [s0, s1), in blocks of at most DwBlock, all of about the same size.
+            // This item's tiles [s0, s1), in blocks of at most DwBlock, all of about the same size, and input channels
+            // [c0, c1) (MR-aligned; rows c0.. of V and of the item's dUᵀ).
+            int item = index / channelItems, ch = index % channelItems;
+            int c0 = (int)((long)ch * (cPad / MR) / channelItems) * MR, c1 = (int)((long)(ch + 1) * (cPad / MR) / channelItems) * MR;
+            int chHi = Math.Min(c1, g.Channels);
             long s0 = item * tiles / items, s1 = (item + 1) * tiles / items;
             long nb = (s1 - s0 + DwBlock - 1) / DwBlock;
             float* p = part + item * 16 * pPer;
@@ -862,14 +879,18 @@ internal static class Winograd
                 {
                     long t0 = s0 + b * (s1 - s0) / nb, t1 = s0 + (b + 1) * (s1 - s0) / nb;
                     int nt = (int)(t1 - t0);
-                    InputTransform(g, x, t0, t1, v0, vPer, rb, bufW, DwBlock);
+                    InputTransform(g, x, t0, t1, v0, vPer, rb, bufW, DwBlock, c0, chHi);
                     GradTransform(g, dY, co, kPad, t0, t1, m0, mPer, dt);
                     for (int xi = 0; xi < 16; xi++)
-                        for (int c = 0; c < cPad; c += MR)
+                        for (int c = c0; c < c1; c += MR)
                             for (int kp = 0; kp < kPad; kp += Lanes)
                                 RunStridedA(nt, v0 + xi * vPer + (long)c * DwBlock, DwBlock, m0 + xi * mPer + (long)kp * DwBlock,
                                             p + xi * pPer + (long)c * kPad + kp, kPad, accumulate: b > 0);
                 }
+            // Split by channels: this item's rows of dUᵀ are complete, so it turns them into dW itself, while they are
+            // still in its own caches, rather than leaving half of them to be read by the other core.
+            if (channelItems > 1)
+                for (int blk = c0 / FinishCB; blk * FinishCB < chHi; blk++) finish.Invoke(blk);
         }
     }
 
