@@ -182,12 +182,21 @@ public sealed partial class CpuDevice
         int outH = g.OutH, outW = g.OutW, cols = outH * outW;
         long ld = (long)images * cols;
         int plane = xBase + c * g.Height * g.Width;
+        // Column stride 2 without dilation (the 7x7/2 stem, 3x3/2 layers): taps kw and kw + 1 land on alternate cells of
+        // the same input row, so a pair of them is added as two interleaved vectors (Col2ImPair) where both are valid.
+        bool pairs = g.StrideW == 2 && g.DilationW == 1 && Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
         for (int kh = 0; kh < g.KernelH; kh++)
         {
             int offH = kh * g.DilationH - g.PadH;
             for (int kw = 0; kw < g.KernelW; kw++)
             {
                 int row = (c * g.KernelH + kh) * g.KernelW + kw;
+                if (pairs && kw + 1 < g.KernelW)
+                {
+                    Col2ImPair(cs + row * ld + (long)b * cols, cs + (row + 1) * ld + (long)b * cols, g, xs + plane, offH, kw - g.PadW);
+                    kw++;
+                    continue;
+                }
                 int rowBase = (int)(row * ld + (long)b * cols);
                 int offW = kw * g.DilationW - g.PadW;
                 var (lo, hi) = ValidRange(offW, g.StrideW, g.Width, outW);
@@ -209,9 +218,55 @@ public sealed partial class CpuDevice
                         for (; j < n; j++) dp[j] += sp[j];
                     }
                     else
-                        for (int j = 0, k = 0; j < n; j++, k += g.StrideW) dp[k] += sp[j];
+                    {
+                        int j = 0;
+                        // The odd kernel's last tap at stride 2: 16 columns to the even cells of 32, masked (the odd cells are
+                        // neither written nor, past the row's last valid cell, read).
+                        if (pairs)
+                            for (; j + 16 <= n; j += 16)
+                            {
+                                var v = Vector512.Load(sp + j);
+                                float* dj = dp + 2 * j;
+                                Avx512F.MaskStore(dj, EvenLanes, Vector512.Load(dj) + Avx512F.PermuteVar16x32x2(v, Lanes512.InterLo, v));
+                                Avx512F.MaskStore(dj + 16, EvenLanes, Avx512F.MaskLoad(dj + 16, EvenLanes, Vector512<float>.Zero) + Avx512F.PermuteVar16x32x2(v, Lanes512.InterHi, v));
+                            }
+                        for (int k = j * g.StrideW; j < n; j++, k += g.StrideW) dp[k] += sp[j];
+                    }
                 }
             }
+        }
+    }
+
+    private static readonly Vector512<float> EvenLanes = Vector512.Create(-1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0).AsSingle();
+
+    // Taps kw and kw + 1 of one (c, kh) at column stride 2, dilation 1: rows s0 and s1 of col (outH x outW each) added into
+    // the plane xp at input column 2·ow + offW and 2·ow + offW + 1. Each cell receives from one of the two taps only, so
+    // adding the pair at once keeps every cell's (kh, kw, oh, ow) order of contributions. Where both taps are valid, 16
+    // columns of each are interleaved into two vectors of 32 consecutive cells; each tap's edges go one value at a time.
+    private static unsafe void Col2ImPair(float* s0, float* s1, in ConvGeometry g, float* xp, int offH, int offW)
+    {
+        int outH = g.OutH, outW = g.OutW;
+        var (lo0, hi0) = ValidRange(offW, 2, g.Width, outW);
+        var (lo1, hi1) = ValidRange(offW + 1, 2, g.Width, outW);
+        int lo = Math.Max(lo0, lo1), hi = Math.Max(lo, Math.Min(hi0, hi1));
+        for (int oh = 0; oh < outH; oh++)
+        {
+            int ih = oh * g.StrideH + offH;
+            if ((uint)ih >= (uint)g.Height) continue;
+            float* d = xp + (long)ih * g.Width + offW, a = s0 + (long)oh * outW, b = s1 + (long)oh * outW;
+            for (int j = lo0; j < Math.Min(lo, hi0); j++) d[2 * j] += a[j];
+            for (int j = lo1; j < Math.Min(lo, hi1); j++) d[2 * j + 1] += b[j];
+            int k = lo;
+            for (; k + 16 <= hi; k += 16)
+            {
+                var va = Vector512.Load(a + k); var vb = Vector512.Load(b + k);
+                float* dk = d + 2 * k;
+                (Vector512.Load(dk) + Avx512F.PermuteVar16x32x2(va, Lanes512.InterLo, vb)).Store(dk);
+                (Vector512.Load(dk + 16) + Avx512F.PermuteVar16x32x2(va, Lanes512.InterHi, vb)).Store(dk + 16);
+            }
+            for (; k < hi; k++) { d[2 * k] += a[k]; d[2 * k + 1] += b[k]; }
+            for (int j = Math.Max(hi, lo0); j < hi0; j++) d[2 * j] += a[j];
+            for (int j = Math.Max(hi, lo1); j < hi1; j++) d[2 * j + 1] += b[j];
         }
     }
 
