@@ -162,25 +162,53 @@ internal static class Winograd
 
     [ThreadStatic] private static float[]? t_fv, t_fu, t_fm;
 
-    // Few tiles, many channels: V for all the tiles first (items: panels of 32 tiles), then items of FewCo output channels,
-    // each building U for its outputs FewKc input channels at a time into its own buffer, multiplying it into its M (all
-    // tiles; beta 1 after the first block) and finishing with the output transform. U is never written out in full, and V
-    // (shared, read-only, 4 MB for resnet_l4) is the only operand every item reads.
+    // Few tiles, many channels: V for all the tiles first (panels of 32 tiles; each thread builds its own, FewWorker), then
+    // items of FewCo output channels, each building U for its outputs FewKc input channels at a time into its own buffer,
+    // multiplying it into its M (all tiles; beta 1 after the first block) and finishing with the output transform. U is
+    // never written out in full, and V (read-only, 4 MB for resnet_l4) is the only operand every item reads.
     private static unsafe void ForwardFewTiles(CpuDevice device, float* w, int strideO, int strideI, bool flip, int co, float* x, float* y,
                                                float* bias, in ConvGeometry g, long tiles)
     {
         int ci = g.Channels, panels = (int)((tiles + Lanes - 1) / Lanes);
         long vPer = XiStride((long)panels * ci * Lanes);
+        int items = (co + FewCo - 1) / FewCo;
+        var body = new FewTileBody(g, w, strideO, strideI, flip, co, null, vPer, panels, tiles, y, bias);
+        if (device.Threads > 1 && items > 1)
+        {
+            int next = 0;
+            device.ParallelFor(device.Threads, new FewWorker(body, x, items, &next));
+            return;
+        }
         var v = Scratch.Get(ref t_fv, checked((int)(16 * vPer)));
         fixed (float* v0 = v)
         {
             var vt = new FewInputBody(g, x, tiles, v0, vPer);
-            if (device.Threads > 1 && panels > 1) device.ParallelFor(panels, vt);
-            else for (int p = 0; p < panels; p++) vt.Invoke(p);
-            var body = new FewTileBody(g, w, strideO, strideI, flip, co, v0, vPer, panels, tiles, y, bias);
-            int items = (co + FewCo - 1) / FewCo;
-            if (device.Threads > 1 && items > 1) device.ParallelFor(items, body);
-            else for (int i = 0; i < items; i++) body.Invoke(i);
+            for (int p = 0; p < panels; p++) vt.Invoke(p);
+            var one = body with { V = v0 };
+            for (int i = 0; i < items; i++) one.Invoke(i);
+        }
+    }
+
+    // One thread of the multi-threaded few-tile path: once it has an item, it builds all of V into its own buffer (t_fv)
+    // and then runs that item and every further one the shared counter hands it. Every item reads all of V; built half by
+    // each core and shared, the half the other core had written cost more to read than building it again: resnet_l4's
+    // forward on 2 threads 3.37–3.76 → 3.22–3.50 ms in six alternating pairs (the input transform had taken 2.4x and
+    // the weight transposes 2x the CPU time of one thread); its backward level. A thread that finds no item left builds
+    // nothing.
+    private readonly unsafe struct FewWorker(FewTileBody body, float* x, int items, int* next) : IParallelBody
+    {
+        public void Invoke(int worker)
+        {
+            int item = Interlocked.Increment(ref *next) - 1;
+            if (item >= items) return;
+            var v = Scratch.Get(ref t_fv, checked((int)(16 * body.VPer)));
+            fixed (float* v0 = v)
+            {
+                var vt = new FewInputBody(body.G, x, body.Tiles, v0, body.VPer);
+                for (int p = 0; p < body.Panels; p++) vt.Invoke(p);
+                var b = body with { V = v0 };
+                for (; item < items; item = Interlocked.Increment(ref *next) - 1) b.Invoke(item);
+            }
         }
     }
 
@@ -197,6 +225,12 @@ internal static class Winograd
     private readonly unsafe struct FewTileBody(ConvGeometry g, float* w, int strideO, int strideI, bool flip, int co, float* v, long vPer,
                                                int panels, long tiles, float* y, float* bias) : IParallelBody
     {
+        public float* V { get => v; init => v = value; }
+        public long VPer => vPer;
+        public int Panels => panels;
+        public long Tiles => tiles;
+        public ConvGeometry G => g;
+
         public void Invoke(int item)
         {
             int ci = g.Channels, k0 = item * FewCo, kn = Math.Min(FewCo, co - k0), mPanels = (kn + MR - 1) / MR;
