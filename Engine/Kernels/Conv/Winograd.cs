@@ -456,7 +456,7 @@ internal static class Winograd
     // Each tile row segment of each channel, 16 tiles at a time: columns 2j..2j+3 of the four input rows, loaded straight
     // from x (masked loads give the padding's zeros; RowBAt), by even/odd permutes. They used to be copied into a
     // zero-padded row buffer first, with Span Clear/CopyTo calls; reading in place, with the next channels' rows
-    // prefetched, was 4–10 % faster on resnet_l1 and vgg_l1 (two threads).
+    // prefetched, was 3–11 % faster on resnet_l1 and vgg_l1 (two threads).
     // Rows of at most InPlaceMaxTiles tiles pack several tile rows into each vector (InputTransformInPlace).
     private static unsafe void InputTransform(in ConvGeometry g, float* x, long t0, long t1, float* v, long vPer, int lanes = Lanes,
                                               int chLo = 0, int chHi = -1)
