@@ -171,26 +171,14 @@ internal static class Winograd
     {
         int ci = g.Channels, panels = (int)((tiles + Lanes - 1) / Lanes);
         long vPer = XiStride((long)panels * ci * Lanes);
-        int items = (co + FewCo - 1) / FewCo;
-        var body = new FewTileBody(g, w, strideO, strideI, flip, co, null, vPer, panels, tiles, y, bias);
-        if (device.Threads > 1 && items > 1)
-        {
-            int next = 0;
-            device.ParallelFor(device.Threads, new FewWorker(body, x, items, &next));
-            return;
-        }
-        var v = Scratch.Get(ref t_fv, checked((int)(16 * vPer)));
-        fixed (float* v0 = v)
-        {
-            var vt = new FewInputBody(g, x, tiles, v0, vPer);
-            for (int p = 0; p < panels; p++) vt.Invoke(p);
-            var one = body with { V = v0 };
-            for (int i = 0; i < items; i++) one.Invoke(i);
-        }
+        int items = (co + FewCo - 1) / FewCo, next = 0;
+        var worker = new FewWorker(new FewTileBody(g, w, strideO, strideI, flip, co, null, vPer, panels, tiles, y, bias), x, items, &next);
+        if (device.Threads > 1 && items > 1) device.ParallelFor(device.Threads, worker);
+        else worker.Invoke(0);   // one worker takes every item
     }
 
-    // One thread of the multi-threaded few-tile path: once it has an item, it builds all of V into its own buffer (t_fv)
-    // and then runs that item and every further one the shared counter hands it. Every item reads all of V; built half by
+    // One thread of the few-tile path: once it has an item, it builds all of V into its own buffer (t_fv) and then runs
+    // that item and every further one the shared counter hands it. Every item reads all of V; built half by
     // each core and shared, the half the other core had written cost more to read than building it again: resnet_l4's
     // forward on 2 threads 3.37–3.76 → 3.22–3.50 ms in six alternating pairs (the input transform had taken 2.4x and
     // the weight transposes 2x the CPU time of one thread); its backward level. A thread that finds no item left builds
@@ -204,20 +192,12 @@ internal static class Winograd
             var v = Scratch.Get(ref t_fv, checked((int)(16 * body.VPer)));
             fixed (float* v0 = v)
             {
-                var vt = new FewInputBody(body.G, x, body.Tiles, v0, body.VPer);
-                for (int p = 0; p < body.Panels; p++) vt.Invoke(p);
+                // V panel by panel: tiles [32p, 32p + 32) of every input channel.
+                for (int p = 0; p < body.Panels; p++)
+                    InputTransform(body.G, x, (long)p * Lanes, Math.Min(body.Tiles, (long)(p + 1) * Lanes), v0 + (long)p * body.G.Channels * Lanes, body.VPer);
                 var b = body with { V = v0 };
                 for (; item < items; item = Interlocked.Increment(ref *next) - 1) b.Invoke(item);
             }
-        }
-    }
-
-    // Panel p of V: tiles [32p, 32p + 32) of every input channel.
-    private readonly unsafe struct FewInputBody(ConvGeometry g, float* x, long tiles, float* v, long vPer) : IParallelBody
-    {
-        public void Invoke(int p)
-        {
-            InputTransform(g, x, (long)p * Lanes, Math.Min(tiles, (long)(p + 1) * Lanes), v + (long)p * g.Channels * Lanes, vPer);
         }
     }
 
@@ -471,15 +451,16 @@ internal static class Winograd
             int n = (int)(t / perImage), rem = (int)(t % perImage), i = rem / tw, j0 = rem % tw;
             int j1 = (int)Math.Min(tw, j0 + (t1 - t));
             int local = (int)(t - t0);
-            // Columns of the row buffer: u ↔ input column u − pW (zero outside [0, W)); the segment needs u in [2·j0, 2·j1 + 2).
+            // Patch columns u ↔ input column u − pW (zero outside [0, W)); the segment's 16-tile groups read u in [uLo, uHi).
             int uLo = 2 * j0, uHi = 2 * (j0 + (j1 - j0 - 1) / 16 * 16) + 34;
             // The patch's four input rows: row r reads x row 2i − pH + r at column u − pW for u in [a_r, b_r) (none for a row
             // outside the plane), zeros elsewhere.
             int ih0 = 2 * i - ph;
-            int a0 = (uint)ih0 < (uint)h ? pw : 0, b0 = (uint)ih0 < (uint)h ? w + pw : 0;
-            int a1 = (uint)(ih0 + 1) < (uint)h ? pw : 0, b1 = (uint)(ih0 + 1) < (uint)h ? w + pw : 0;
-            int a2 = (uint)(ih0 + 2) < (uint)h ? pw : 0, b2 = (uint)(ih0 + 2) < (uint)h ? w + pw : 0;
-            int a3 = (uint)(ih0 + 3) < (uint)h ? pw : 0, b3 = (uint)(ih0 + 3) < (uint)h ? w + pw : 0;
+            var (a0, b0) = RowColumns(ih0, h, w, pw);
+            var (a1, b1) = RowColumns(ih0 + 1, h, w, pw);
+            var (a2, b2) = RowColumns(ih0 + 2, h, w, pw);
+            var (a3, b3) = RowColumns(ih0 + 3, h, w, pw);
+            int pa = Math.Max(uLo, pw), pb = Math.Min(uHi, w + pw);   // the columns the segment reads from x
             for (int ch = chLo; ch < chHi; ch++)
             {
                 float* xr = x + ((long)n * c + ch) * plane + (long)ih0 * w - pw;   // xr[r·W + u] ↔ row r, column u − pW
@@ -488,7 +469,6 @@ internal static class Winograd
                     // The rows this segment reads, PrefetchChannels channels ahead: the planes are far apart, so the
                     // hardware prefetchers lose the rows at each change of channel.
                     float* xp = xr + PrefetchChannels * plane;
-                    int pa = Math.Max(uLo, pw), pb = Math.Min(uHi, w + pw);
                     for (int r = 0; r < 4; r++)
                         if ((uint)(ih0 + r) < (uint)h)
                             for (int u = pa; u < pb + 15; u += 16) Sse.Prefetch0(xp + (long)r * w + Math.Min(u, pb - 1));
@@ -682,6 +662,10 @@ internal static class Winograd
     }
 
     private const int PrefetchChannels = 2;
+
+    // The columns u of a patch row read from x (u − pW in [0, W)): [pW, W + pW) for an input row inside the plane, none
+    // (an empty range: zeros) for one in the padding.
+    private static (int A, int B) RowColumns(int ih, int h, int w, int pw) => (uint)ih < (uint)h ? (pw, w + pw) : (0, 0);
 
     // d B for one patch row of 16 tiles side by side, (d0 − d2, d1 + d2, d2 − d1, d1 − d3) with d the tile's columns
     // u0 + 2·lane + (0..3), read straight from x: columns of xr outside [a, b) read as zeros (masked loads there, which
