@@ -409,8 +409,6 @@ internal static class Winograd
     /// </summary>
     private static long XiStride(long floats) => floats + 32;
 
-
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void StoreFirst(Vector512<float> v, float* p, int count)
     {
@@ -816,7 +814,8 @@ internal static class Winograd
     // writes V[ξ][c][tile] (rows of tiles, as the forward's transform with one panel: the micro-kernel's A, read with a row
     // stride) and dM[ξ][co/32][tile][32] (B panels: the block's dY rows transposed to channels-last, then the transform 16
     // channels at a time), then accumulates dUᵀ += V·dMᵀ tile by tile. The partial sums are added in item order and
-    // transformed into dW, so the result depends on the thread count (through the item count) but not on scheduling.
+    // transformed into dW, so the result depends on the thread count (through the item count) but not on scheduling; split
+    // by channels, each dUᵀ row is one item's sum over all tiles, the same whatever the thread count.
 
     /// <summary>
     /// The most tiles per thread for which the weight gradient splits the input channels between the threads rather than
