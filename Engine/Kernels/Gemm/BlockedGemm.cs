@@ -495,7 +495,6 @@ internal static class BlockedGemm
         Avx.Permute2x128(u3, u7, 0x31).Store(dst + 7L * dstStride);
     }
 
-    /// <summary>Packs columns [j0, j0 + nr) x depth [p0, p0 + kc) of op(B) as [p][NR], zero padding columns nr..NR.</summary>
     /// <summary>
     /// How far ahead (floats) <see cref="PackB"/> prefetches along each row of an untransposed B. Its panels walk kc rows
     /// side by side, 128 bytes of each at a time, too many streams for the hardware prefetchers to follow: the stem's dcol
@@ -503,6 +502,7 @@ internal static class BlockedGemm
     /// </summary>
     internal const int PackBPrefetch = 512;
 
+    /// <summary>Packs columns [j0, j0 + nr) x depth [p0, p0 + kc) of op(B) as [p][NR], zero padding columns nr..NR.</summary>
     internal static unsafe void PackB(float* b, int ldb, bool transB, int p0, int kc, int j0, int nr, int NR, float* dst)
     {
         if (!transB)
