@@ -95,4 +95,46 @@ public class FusedBiasTests
         var yWithout = without.Forward(x).ToArray();
         Assert.That(yWith, Is.EqualTo(PlusBias(yWithout, bias, 2, 40)));
     }
+
+    // (images, C, H·W, Cout, kernel, stride, pad): LeNet's two convolutions, a 7x7/2 stem with cut rows, an odd plane.
+    private static readonly (int N, int C, int H, int Co, int K, int S, int P)[] DirectGradShapes =
+    [
+        (5, 1, 28, 6, 5, 1, 2), (4, 6, 14, 16, 5, 1, 0), (3, 3, 23, 48, 7, 2, 3), (2, 5, 13, 24, 3, 1, 1),
+    ];
+
+    [Test]
+    public void BiasGradientFromTheDirectWeightGradientIsChannelDotsBits([Values(1, 2)] int threads)
+    {
+        // Where the direct weight gradient runs, its copy of dY sums the planes for the bias gradient. Bias.Grad must get
+        // exactly what ChannelDot adds (the same double sums in the same order), accumulated over two backward calls
+        // onto a nonzero gradient; the same layer with the direct weight gradient switched off goes through ChannelDot.
+        if (!DirectConv.IsSupported) Assert.Ignore("The direct kernel needs AVX-512; this processor (or DOTNET_EnableAVX512=0) has none.");
+        var dev = new CpuDevice(threads);
+        var rng = new Random(9);
+        foreach (var (n, c, h, co, k, s, p) in DirectGradShapes)
+        {
+            var x = Tensor.FromArray(dev, TestUtil.RandomArray(rng, n * c * h * h), n, c, h, h);
+            var start = TestUtil.RandomArray(rng, co);
+            float[]? reference = null;
+            foreach (bool fused in new[] { false, true })
+            {
+                var conv = new Conv2d(c, co, k, s, p, device: dev, seed: 3) { DirectWeightGradient = fused };
+                conv.Bias!.Grad.CopyFrom(start);
+                var y = conv.Forward(x);
+                var dY = Tensor.FromArray(dev, TestUtil.RandomArray(new Random(10), y.Length), y.Shape);
+                conv.Backward(dY);
+                conv.Backward(dY);
+                var db = conv.Bias.Grad.ToArray();
+                if (!fused)
+                {
+                    var expected = Tensor.FromArray(dev, start, co);
+                    dev.ChannelDot(dY, null, n, co, y.Length / (n * co), expected, accumulate: true);
+                    dev.ChannelDot(dY, null, n, co, y.Length / (n * co), expected, accumulate: true);
+                    Assert.That(db, Is.EqualTo(expected.ToArray()), $"ChannelDot path, N{n} {c}x{h}x{h} -> {co} k{k} s{s} p{p}");
+                    reference = db;
+                }
+                else Assert.That(db, Is.EqualTo(reference), $"direct dW path, {threads} threads, N{n} {c}x{h}x{h} -> {co} k{k} s{s} p{p}");
+            }
+        }
+    }
 }

@@ -118,14 +118,19 @@ public sealed partial class CpuDevice
     /// <summary>
     /// Direct weight gradient (Kernels/Conv/DirectConv.cs): dW (outChannels, C·KH·KW) at <paramref name="dwOffset"/> =
     /// beta·dW + Σ over the images of dY ⊗ im2col(x), with dY and x NCHW batches. Requires <c>DirectConv.Applies(g)</c>.
+    /// With <paramref name="planeSums"/> (at least (firstImage + images)·outChannels long), also the sum of each of the
+    /// images' dY planes, in double, at [n·outChannels + co].
     /// </summary>
-    internal void ConvWeightGradDirect(Tensor dY, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, float beta, Tensor dW, int dwOffset)
+    internal void ConvWeightGradDirect(Tensor dY, int outChannels, Tensor x, int firstImage, int images, in ConvGeometry g, float beta, Tensor dW, int dwOffset,
+                                       double[]? planeSums = null)
     {
         int per = CheckDirect(x, firstImage, images, g, outChannels, dY, nameof(dY));
         if (dwOffset < 0 || dW.Length < dwOffset + (long)outChannels * g.ColRows)
             throw new ArgumentException($"dW {dW.ShapeString} at offset {dwOffset} cannot hold {outChannels}x{g.ColRows} values.", nameof(dW));
+        if (planeSums is not null && planeSums.Length < (long)(firstImage + images) * outChannels)
+            throw new ArgumentException($"planeSums has {planeSums.Length} elements; images {firstImage}..{firstImage + images - 1} of {outChannels} channels need {(long)(firstImage + images) * outChannels}.", nameof(planeSums));
         if (images == 0 || per == 0) return;
-        Kernels.Conv.DirectConv.WeightGrad(this, A(dY), outChannels, A(x), firstImage, images, g, beta, A(dW), dwOffset);
+        Kernels.Conv.DirectConv.WeightGrad(this, A(dY), outChannels, A(x), firstImage, images, g, beta, A(dW), dwOffset, planeSums);
     }
 
     /// <summary>

@@ -38,6 +38,7 @@ public sealed class Conv2d : Module
     private Tensor? _padScratch, _dPadScratch; // scratch for reflect/replicate padding
     private Tensor? _flipped; // W' of the stride-1 dX convolution (CPU)
     private Tensor? _dwPartials; // per-chunk dW of the image-parallel backward (CPU)
+    private double[]? _biasSums; // the bias gradient's per-plane sums of dY, taken by the direct weight gradient (CPU)
 
     /// <summary>Creates a convolution with a square kernel and equal stride, padding and dilation along both axes.</summary>
     /// <param name="inChannels">Input channels Cin.</param>
@@ -299,23 +300,44 @@ public sealed class Conv2d : Module
         // overlap: Col2ImDisjoint writes every element once, zeros included), overwrite dX.
         if (!direct && gT is null && !winogradDx && !scatterDx && !DisjointCol2Im(implicitCpu)) Device.Fill(dXp, 0f);
         int chunks = n == 0 || winogradDw ? 0 : (n + nb - 1) / nb;
+        // Where every chunk runs the direct weight gradient, its copy of dY also sums each plane for the bias gradient
+        // while the plane is in cache; otherwise ChannelDot reads dY again at the end (the stem: 25.7 MB, 4 % of its backward).
+        double[]? biasSums = null;
+        if (Bias is not null && chunks > 0 && UsesDirectWeightGradient(implicitCpu, g))
+        {
+            biasSums = _biasSums is { } bs && bs.Length >= n * OutChannels ? bs : (_biasSums = new double[n * OutChannels]);
+            Array.Clear(biasSums, 0, n * OutChannels);
+        }
         if (ImageParallel(chunks, g) is { } cpu)
         {
             // Chunks on different threads: each writes its own dW partial (beta 0), added to Weight.Grad in chunk order
             // afterwards, so the result does not depend on which thread ran which chunk.
             int wLen = Weight.Value.Length;
             var partials = Scratch(ref _dwPartials, chunks * wLen);
-            cpu.ParallelFor(chunks, new ChunkBody(this, new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, partials, winogradDx, scatterDx), forward: false));
+            cpu.ParallelFor(chunks, new ChunkBody(this, new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, partials, winogradDx, scatterDx,
+                                                                 BiasSums: biasSums), forward: false));
             var grad = Weight.Grad.AsSpan();
             var part = partials.AsSpan();
             for (int i = 0; i < chunks; i++) System.Numerics.Tensors.TensorPrimitives.Add(grad, part.Slice(i * wLen, wLen), grad);
         }
         else
         {
-            var plan = new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, SkipDx: winogradDx, ScatterDx: scatterDx);
+            var plan = new Plan(xp, dY, g, gT, wT, n, nb, direct, implicitCpu, dXp, SkipDx: winogradDx, ScatterDx: scatterDx, BiasSums: biasSums);
             for (int i = 0; i < chunks; i++) BackwardChunk(plan, i);
         }
-        if (Bias is not null) Device.ChannelDot(dY, null, n, OutChannels, cols, Bias.Grad, accumulate: true);
+        if (biasSums is not null)
+        {
+            // db[co] += Σ over the images, in image order and in double, of the plane sums: ChannelDot's terms in ChannelDot's
+            // order, so the same bits.
+            var bg = Bias!.Grad.AsSpan();
+            for (int co = 0; co < OutChannels; co++)
+            {
+                double acc = 0;
+                for (int i = 0; i < n; i++) acc += biasSums[i * OutChannels + co];
+                bg[co] += (float)acc;
+            }
+        }
+        else if (Bias is not null) Device.ChannelDot(dY, null, n, OutChannels, cols, Bias.Grad, accumulate: true);
         if (padded) Device.Pad2dBackward(dXp, PaddingMode, new Padding2d(Padding.H, Padding.H, Padding.W, Padding.W), dX);
         return dX;
     }
@@ -325,10 +347,11 @@ public sealed class Conv2d : Module
     // kernel; the GEMM reads W flipped), DW the per-chunk dW partials of the image-parallel mode (null: accumulate straight
     // into Weight.Grad), SkipDx: dX is already computed (the Winograd dX of few tiles), the chunks compute dW only;
     // ScatterDx: the chunks compute dX in scatter form (Kernels/Conv/ScatterDx.cs); ChunkBias: each forward chunk adds the
-    // bias to its own y (image-parallel mode, CPU only).
+    // bias to its own y (image-parallel mode, CPU only); BiasSums: the direct weight gradient also writes the sum of each of
+    // its dY planes there, [n·Cout + co], for the bias gradient (CPU only).
     private readonly record struct Plan(Tensor X, Tensor Y, ConvGeometry G, ConvGeometry? GT, Tensor? WT, int N, int Nb, bool Direct,
                                         CpuDevice? ImplicitCpu, Tensor? DX, Tensor? DW = null, bool SkipDx = false, bool ScatterDx = false,
-                                        bool ChunkBias = false);
+                                        bool ChunkBias = false, double[]? BiasSums = null);
 
     /// <summary>Runs chunk <c>item</c> of a Forward or Backward on a pool thread (image-parallel mode).</summary>
     private readonly struct ChunkBody(Conv2d conv, Plan plan, bool forward) : IParallelBody
@@ -383,6 +406,11 @@ public sealed class Conv2d : Module
     // multiply-adds: 2·Cout·KH·KW/(sH·sW) ≥ 1024 (the 7x7/2 stem, 1568: 121 → 193 GFLOP/s; a 3x3/2 layer with 64 outputs,
     // 288: 105 → 52; a 1x1/2 projection, 64: 115 → 26, measured with 2 threads). Small planes waste the tiles' columns:
     // at 7x7 only 51 % of them are outputs, and a 128-channel 7x7 layer ran 161 GFLOP/s direct against 186 through the GEMM.
+    // Whether the backward's chunks compute dW through the direct kernel (DirectConv.WeightGrad) rather than a GEMM; see
+    // BackwardChunk for where that wins.
+    private bool UsesDirectWeightGradient(CpuDevice? cpu, in ConvGeometry g) =>
+        DirectWeightGradient && (long)OutChannels * g.ColRows <= DirectWeightGradientMaxSize && UsesDirectKernel(cpu, g);
+
     private bool UsesDirectKernel(CpuDevice? cpu, in ConvGeometry g) =>
         DirectKernel && cpu is not null && Groups == 1 && g.ColRows <= Kernels.Conv.DirectConv.PreferredMaxK && Kernels.Conv.DirectConv.Applies(g)
         && (g.StrideH == 1 && g.StrideW == 1 || 2L * OutChannels * g.KernelH * g.KernelW >= 1024L * g.StrideH * g.StrideW)
@@ -516,7 +544,7 @@ public sealed class Conv2d : Module
         // re-read from L1/L2 (2 threads, backward: resnet_l1, 64·576, 323 against 294 GF/s through the GEMM; the stem; LeNet);
         // vgg_l1 (128·576) was level, resnet_l2 (128·1152) 280 against 301, resnet_l3 (256·2304) 205 against 237: there the
         // GEMM's packed panels, each serving a whole 8 x 32 tile, are cheaper.
-        bool directDw = DirectWeightGradient && (long)OutChannels * g.ColRows <= DirectWeightGradientMaxSize && UsesDirectKernel(p.ImplicitCpu, g);
+        bool directDw = UsesDirectWeightGradient(p.ImplicitCpu, g);
         bool directDx = p.GT is { } gtx && UsesDirectKernel(p.ImplicitCpu, gtx);
         // The direct kernels read dY in NCHW; the GEMMs want dY of the chunk as (Cout, bn·cols): the NCHW slice itself for
         // one image, swapped for several. Scratch is fetched only for the paths that use it.
@@ -540,7 +568,7 @@ public sealed class Conv2d : Module
             // dW_g += dY_g · col_gᵀ (on the CPU with col packed straight from x, or by the direct kernel from dY and x in NCHW)
             if (directDw)
             {
-                if (grp == 0) p.ImplicitCpu!.ConvWeightGradDirect(dY, OutChannels, xp, b0, bn, g, dwBeta, dw, dwBase);
+                if (grp == 0) p.ImplicitCpu!.ConvWeightGradDirect(dY, OutChannels, xp, b0, bn, g, dwBeta, dw, dwBase, p.BiasSums);
             }
             else if (p.ImplicitCpu is { } cpu)
                 cpu.GemmIm2ColT(coutG, kg, a, yOff, ld, xp, b0, bn, g, grp * kg, dwBeta, dw, dwBase + grp * coutG * kg, kg);

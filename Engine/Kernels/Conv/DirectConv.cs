@@ -490,17 +490,20 @@ internal static class DirectConv
 
     /// <summary>
     /// dw[dwOffset + co·K + k] = beta·dw[…] + Σ over the images and output pixels of dY[co] · col[k] (the weight gradient of the
-    /// convolution <see cref="Forward"/> computes; K = C·KH·KW). dy and x are NCHW arrays of whole batches.
+    /// convolution <see cref="Forward"/> computes; K = C·KH·KW). dy and x are NCHW arrays of whole batches. With
+    /// <paramref name="planeSums"/>, also planeSums[n·outChannels + co] = Σ of dY's plane (n, co) in double for each image n
+    /// of the call (the bias gradient's terms, as ChannelDot sums them).
     /// </summary>
     public static unsafe void WeightGrad(CpuDevice device, float[] dy, int outChannels, float[] x, int firstImage, int images, in ConvGeometry g,
-                                         float beta, float[] dw, int dwOffset)
+                                         float beta, float[] dw, int dwOffset, double[]? planeSums = null)
     {
         var L = new Layout(g);
         int oh = g.OutH, ow = g.OutW, k = g.ColRows, wph = L.Wph, imageStride = L.ImageStride;
         int qStride = (oh * wph + 15) & ~15;
         var off = L.Offsets(g, Scratch.Get(ref t_off, k));
         var dyp = Scratch.Get(ref t_dy, outChannels * images * qStride);
-        var dyPad = new DyPadBody(dy, (long)firstImage * outChannels * oh * ow, dyp, outChannels, images, oh, ow, wph, qStride);
+        var dyPad = new DyPadBody(dy, (long)firstImage * outChannels * oh * ow, dyp, outChannels, images, oh, ow, wph, qStride,
+                                  planeSums, firstImage * outChannels);
         bool parallel = (long)images * (L.Channel + outChannels * qStride) >= 1 << 15;
         var xp = new PadBody(x, (long)firstImage * L.C * L.H * L.W, L).PadAll(device, images, parallel);
         if (parallel) device.ParallelFor(outChannels * images, dyPad);
@@ -516,8 +519,11 @@ internal static class DirectConv
         }
     }
 
-    // Item (co, image): dY[image][co] (OH x OW) into dYpad[co][image] with rows Wph apart, zeros in the margins and the tail.
-    private readonly struct DyPadBody(float[] dy, long dyBase, float[] dyp, int cout, int images, int oh, int ow, int wph, int qStride) : IParallelBody
+    // Item (co, image): dY[image][co] (OH x OW) into dYpad[co][image] with rows Wph apart, zeros in the margins and the tail;
+    // with sums, also sums[sumsBase + image·cout + co] = Σ of the plane (SimdDriver.Reduce, in double: the bias gradient's
+    // per-plane sums, taken while the plane is in cache rather than in a second pass over dY).
+    private readonly struct DyPadBody(float[] dy, long dyBase, float[] dyp, int cout, int images, int oh, int ow, int wph, int qStride,
+                                      double[]? sums, int sumsBase) : IParallelBody
     {
         public unsafe void Invoke(int item)
         {
@@ -535,6 +541,7 @@ internal static class DirectConv
                 }
                 Gemm.Im2ColRuns.Clear(d0 + oh * wph, qStride - oh * wph);
             }
+            if (sums is not null) sums[sumsBase + img * cout + co] = SimdDriver.Reduce(src, new SumReduce());
         }
     }
 
