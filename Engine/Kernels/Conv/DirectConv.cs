@@ -545,16 +545,20 @@ internal static class DirectConv
         }
     }
 
-    // Item = (block of DwK taps, block of DwCo output channels); edge blocks repeat their last valid row or tap and drop
-    // the duplicates when storing.
+    // Item = (block of DwK taps, block of DwCo output channels), taps varying fastest; edge blocks repeat their last valid
+    // row or tap and drop the duplicates when storing. Consecutive items share their DwCo dY rows, which stay in L2 while
+    // the taps' x rows go by: few input channels (the stem's 3) make x small, and dY (the stem: 3.2 MB an image) is read
+    // from L3 once rather than once per tap block. With output channels fastest (before), the stem's backward took
+    // 29.2–29.4 ms on one thread and 14.9–15.3 on two; 25.4–25.6 and 13.5–14.0 with taps fastest (alternating harness runs).
+    // Each item's sums are unchanged, so dW has the same bits.
     private readonly unsafe struct DwBody(float* xp, float* dyp, int* off, float* dw, float beta, int k, int cout, int images,
                                           int imageStride, int qStride) : IParallelBody
     {
         [SkipLocalsInit]   // o and acc are written before they are read
         public void Invoke(int item)
         {
-            int cBlocks = (cout + DwCo - 1) / DwCo;
-            int cb = item % cBlocks, kb = item / cBlocks;
+            int kBlocks = (k + DwK - 1) / DwK;
+            int kb = item % kBlocks, cb = item / kBlocks;
             int co0 = cb * DwCo, k0 = kb * DwK;
             int nCo = Math.Min(DwCo, cout - co0), nK = Math.Min(DwK, k - k0);
             int* o = stackalloc int[DwK];
