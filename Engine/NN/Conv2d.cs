@@ -401,16 +401,16 @@ public sealed class Conv2d : Module
     /// <summary>Whether convolutions on the CPU use the direct kernel (Kernels/Conv/DirectConv.cs) where it applies.</summary>
     internal bool DirectKernel { get; set; } = true;
 
-    // The direct kernel: CPU, one group, AVX-512, K small enough for its rows to stay in L2 (else the implicit GEMM). With a
-    // stride its input copy is a scalar gather into sH·sW phase planes, which pays only when each copied value feeds many
-    // multiply-adds: 2·Cout·KH·KW/(sH·sW) ≥ 1024 (the 7x7/2 stem, 1568: 121 → 193 GFLOP/s; a 3x3/2 layer with 64 outputs,
-    // 288: 105 → 52; a 1x1/2 projection, 64: 115 → 26, measured with 2 threads). Small planes waste the tiles' columns:
-    // at 7x7 only 51 % of them are outputs, and a 128-channel 7x7 layer ran 161 GFLOP/s direct against 186 through the GEMM.
     // Whether the backward's chunks compute dW through the direct kernel (DirectConv.WeightGrad) rather than a GEMM; see
     // BackwardChunk for where that wins.
     private bool UsesDirectWeightGradient(CpuDevice? cpu, in ConvGeometry g) =>
         DirectWeightGradient && (long)OutChannels * g.ColRows <= DirectWeightGradientMaxSize && UsesDirectKernel(cpu, g);
 
+    // The direct kernel: CPU, one group, AVX-512, K small enough for its rows to stay in L2 (else the implicit GEMM). With a
+    // stride its input copy is a scalar gather into sH·sW phase planes, which pays only when each copied value feeds many
+    // multiply-adds: 2·Cout·KH·KW/(sH·sW) ≥ 1024 (the 7x7/2 stem, 1568: 121 → 193 GFLOP/s; a 3x3/2 layer with 64 outputs,
+    // 288: 105 → 52; a 1x1/2 projection, 64: 115 → 26, measured with 2 threads). Small planes waste the tiles' columns:
+    // at 7x7 only 51 % of them are outputs, and a 128-channel 7x7 layer ran 161 GFLOP/s direct against 186 through the GEMM.
     private bool UsesDirectKernel(CpuDevice? cpu, in ConvGeometry g) =>
         DirectKernel && cpu is not null && Groups == 1 && g.ColRows <= Kernels.Conv.DirectConv.PreferredMaxK && Kernels.Conv.DirectConv.Applies(g)
         && (g.StrideH == 1 && g.StrideW == 1 || 2L * OutChannels * g.KernelH * g.KernelW >= 1024L * g.StrideH * g.StrideW)

@@ -508,9 +508,10 @@ internal static class BlockedGemm
         if (!transB)
         {
             // op(B)(p, j) = b[p·ldb + j]: each depth step is a contiguous run of nr values. A full run of 16 or 32 is moved
-            // by vector loads and stores: CopyBlockUnaligned with a size known only at run time calls memmove for each
-            // 128-byte run, and that call was 7 % of the stem's backward on one thread (its dcol GEMM packs 25.7 MB of dY).
-            // Rows are prefetched PackBPrefetch floats ahead while that stays inside the row's stride.
+            // by vector loads and stores rather than CopyBlockUnaligned, which with a size known only at run time calls
+            // memmove for each 128-byte run (7 % of the stem's backward on one thread, its dcol GEMM packing 25.7 MB of
+            // dY; nearly all of it waiting for memory, since the vector copy alone measured level). The rows are
+            // prefetched PackBPrefetch floats ahead while that stays inside the row's stride.
             bool wide = nr == NR && NR % 16 == 0 && Vector512.IsHardwareAccelerated;
             bool ahead = wide && Sse.IsSupported && j0 + NR + PackBPrefetch <= ldb;
             for (int p = 0; p < kc; p++)
