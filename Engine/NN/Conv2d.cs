@@ -305,7 +305,7 @@ public sealed class Conv2d : Module
         double[]? biasSums = null;
         if (Bias is not null && chunks > 0 && UsesDirectWeightGradient(implicitCpu, g))
         {
-            biasSums = _biasSums is { } bs && bs.Length >= n * OutChannels ? bs : (_biasSums = new double[n * OutChannels]);
+            biasSums = ConvEngine.Scratch.Get(ref _biasSums, n * OutChannels);
             Array.Clear(biasSums, 0, n * OutChannels);
         }
         if (ImageParallel(chunks, g) is { } cpu)
